@@ -1,0 +1,22 @@
+// The whole library for CPU programs. CUDA offload is <ctnn/cuda.hpp>.
+#pragma once
+
+#include "ctnn/core/batch.hpp"
+#include "ctnn/core/errors.hpp"
+#include "ctnn/core/model.hpp"
+#include "ctnn/core/rng.hpp"
+
+#include "ctnn/layers/activation.hpp"
+#include "ctnn/layers/flatten.hpp"
+#include "ctnn/layers/linear.hpp"
+#include "ctnn/layers/softmax.hpp"
+
+#include "ctnn/compose/functional.hpp"
+#include "ctnn/compose/heads.hpp"
+#include "ctnn/compose/mlp.hpp"
+#include "ctnn/compose/named.hpp"
+#include "ctnn/compose/residual.hpp"
+#include "ctnn/compose/sequential.hpp"
+
+#include "ctnn/io/print.hpp"
+#include "ctnn/io/state_dict.hpp"
