@@ -7,7 +7,10 @@
 #include "ctnn/core/rng.hpp"
 
 #include "ctnn/layers/activation.hpp"
+#include "ctnn/layers/batch_norm.hpp"
+#include "ctnn/layers/dropout.hpp"
 #include "ctnn/layers/flatten.hpp"
+#include "ctnn/layers/layer_norm.hpp"
 #include "ctnn/layers/linear.hpp"
 #include "ctnn/layers/softmax.hpp"
 
@@ -17,6 +20,10 @@
 #include "ctnn/compose/named.hpp"
 #include "ctnn/compose/residual.hpp"
 #include "ctnn/compose/sequential.hpp"
+
+#include "ctnn/train/loss.hpp"
+#include "ctnn/train/losses.hpp"
+#include "ctnn/train/optim.hpp"
 
 #include "ctnn/io/print.hpp"
 #include "ctnn/io/state_dict.hpp"

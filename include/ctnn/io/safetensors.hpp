@@ -22,6 +22,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <span>
@@ -31,8 +32,6 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "ctnn/core/errors.hpp"
 #include "ctnn/io/detail/atomic_file.hpp"
 #include "ctnn/io/detail/float_bits.hpp"
@@ -41,7 +40,23 @@
 namespace ctnn {
 
 /// Element types of the safetensors format, spelled as in the file.
-enum class DType { F32, F16, BF16, F64, I64, I32, U8, BOOL, I8, I16, U16, U32, U64, F8_E4M3, F8_E5M2 };
+enum class DType {
+  F32,
+  F16,
+  BF16,
+  F64,
+  I64,
+  I32,
+  U8,
+  BOOL,
+  I8,
+  I16,
+  U16,
+  U32,
+  U64,
+  F8_E4M3,
+  F8_E5M2
+};
 
 namespace detail {
 
@@ -138,8 +153,8 @@ Unsigned load_little_endian(const std::byte* source) {
     std::memcpy(&value, source, sizeof(Unsigned));
   } else {
     for (std::size_t i = 0; i < sizeof(Unsigned); ++i) {
-      value = static_cast<Unsigned>(value | (static_cast<Unsigned>(std::to_integer<unsigned>(source[i]))
-                                             << (8 * i)));
+      value = static_cast<Unsigned>(
+          value | (static_cast<Unsigned>(std::to_integer<unsigned>(source[i])) << (8 * i)));
     }
   }
   return value;
@@ -190,9 +205,11 @@ inline std::string describe_json(const nlohmann::json& value) {
     case Type::string:
       return "the string " + quoted_excerpt(value.get_ref<const std::string&>());
     case Type::array:
-      return "an array of " + std::to_string(value.size()) + " values";
+      return "an array of " + std::to_string(value.size()) +
+             (value.size() == 1 ? " value" : " values");
     case Type::object:
-      return "an object with " + std::to_string(value.size()) + " keys";
+      return "an object with " + std::to_string(value.size()) +
+             (value.size() == 1 ? " key" : " keys");
     case Type::binary:
     case Type::discarded:
       break;
@@ -214,8 +231,9 @@ struct ParsedHeader {
 // rejects duplicates (which would make the file mean two things).
 inline ParsedHeader parse_header_json(std::string_view text, std::string_view source) {
   struct Container {
-    bool is_object;
-    std::string key_in_parent;  // last key of the enclosing object, "" under an array or at the root
+    // The last key of the enclosing object: for a tensor entry, the tensor's
+    // name. Empty under an array and at the root.
+    std::string key_in_parent;
     std::string last_key;
     std::unordered_set<std::string> keys;
   };
@@ -234,11 +252,8 @@ inline ParsedHeader parse_header_json(std::string_view text, std::string_view so
                                        " levels deep; a safetensors header has 3 levels "
                                        "(header object, tensor object, shape array)");
         }
-        open_containers.push_back({event == Event::object_start,
-                                   open_containers.empty() ? std::string()
-                                                           : open_containers.back().last_key,
-                                   {},
-                                   {}});
+        open_containers.push_back(
+            {open_containers.empty() ? std::string() : open_containers.back().last_key, {}, {}});
         break;
       case Event::object_end:
       case Event::array_end:
@@ -254,12 +269,13 @@ inline ParsedHeader parse_header_json(std::string_view text, std::string_view so
                                          " twice (duplicate tensor name); expected unique keys");
           }
           if (open_containers.size() == 2 && object.key_in_parent == "__metadata__") {
-            throw_load_error(source, "__metadata__ has the key " + quoted +
-                                         " twice; expected unique keys");
+            throw_load_error(source,
+                             "__metadata__ has the key " + quoted + " twice; expected unique keys");
           }
           if (open_containers.size() == 2) {
-            throw_load_error(source, "tensor '" + object.key_in_parent + "': its entry has the key " +
-                                         quoted + " twice; expected unique keys");
+            throw_load_error(source, "tensor '" + object.key_in_parent +
+                                         "': its entry has the key " + quoted +
+                                         " twice; expected unique keys");
           }
           throw_load_error(source, "a nested header object has the key " + quoted +
                                        " twice; expected unique keys");
@@ -279,7 +295,8 @@ inline ParsedHeader parse_header_json(std::string_view text, std::string_view so
   } catch (const nlohmann::json::parse_error& error) {
     // nlohmann counts bytes read, so the offending byte is at error.byte - 1
     // (or at the end, when the input ran out).
-    const std::size_t offset = std::min<std::size_t>(error.byte > 0 ? error.byte - 1 : 0, text.size());
+    const std::size_t offset =
+        std::min<std::size_t>(error.byte > 0 ? error.byte - 1 : 0, text.size());
     throw_load_error(source, "the " + std::to_string(text.size()) +
                                  "-byte header is not valid JSON (at header offset " +
                                  std::to_string(offset) + ", file offset " +
@@ -303,8 +320,8 @@ inline std::map<std::string, std::string> validate_metadata(const nlohmann::json
   }
   for (const auto& [key, text] : value.items()) {
     if (!text.is_string()) {
-      throw_load_error(source, "__metadata__ value of key '" + key +
-                                   "' must be a string, found " + describe_json(text));
+      throw_load_error(source, "__metadata__ value of key '" + key + "' must be a string, found " +
+                                   describe_json(text));
     }
     metadata.emplace(key, text.get<std::string>());
   }
@@ -338,16 +355,18 @@ inline TensorEntry validate_tensor_entry(const std::string& name, const nlohmann
                                          std::size_t data_size, std::string_view source) {
   const std::string in_tensor = "tensor '" + name + "': ";
   if (!entry.is_object()) {
-    throw_load_error(source, in_tensor + "its entry must be an object with \"dtype\", \"shape\" and "
-                                         "\"data_offsets\", found " + describe_json(entry));
+    throw_load_error(source, in_tensor +
+                                 "its entry must be an object with \"dtype\", \"shape\" and "
+                                 "\"data_offsets\", found " +
+                                 describe_json(entry));
   }
   TensorEntry result;
   result.name = name;
 
   const nlohmann::json& dtype_value = require_field(entry, "dtype", source, name);
   if (!dtype_value.is_string()) {
-    throw_load_error(source, in_tensor + "\"dtype\" must be a string, found " +
-                                 describe_json(dtype_value));
+    throw_load_error(source,
+                     in_tensor + "\"dtype\" must be a string, found " + describe_json(dtype_value));
   }
   const std::optional<DType> dtype = dtype_from_name(dtype_value.get_ref<const std::string&>());
   if (!dtype) {
@@ -359,7 +378,8 @@ inline TensorEntry validate_tensor_entry(const std::string& name, const nlohmann
 
   const nlohmann::json& shape_value = require_field(entry, "shape", source, name);
   if (!shape_value.is_array()) {
-    throw_load_error(source, in_tensor + "\"shape\" must be an array of non-negative integers, found " +
+    throw_load_error(source, in_tensor +
+                                 "\"shape\" must be an array of non-negative integers, found " +
                                  describe_json(shape_value));
   }
   std::uint64_t element_count = 1;
@@ -381,9 +401,8 @@ inline TensorEntry validate_tensor_entry(const std::string& name, const nlohmann
   const bool has_zero_dim =
       std::find(result.shape.begin(), result.shape.end(), 0) != result.shape.end();
   const std::uint64_t element_size = dtype_size(result.dtype);
-  if (!has_zero_dim &&
-      (element_count_overflows ||
-       element_count > std::numeric_limits<std::uint64_t>::max() / element_size)) {
+  if (!has_zero_dim && (element_count_overflows ||
+                        element_count > std::numeric_limits<std::uint64_t>::max() / element_size)) {
     throw_load_error(source, in_tensor + "shape " + shape_to_string(result.shape) +
                                  " has more elements than a 64-bit byte count can hold "
                                  "(element count overflow)");
@@ -393,11 +412,15 @@ inline TensorEntry validate_tensor_entry(const std::string& name, const nlohmann
 
   const nlohmann::json& offsets_value = require_field(entry, "data_offsets", source, name);
   if (!offsets_value.is_array() || offsets_value.size() != 2) {
-    throw_load_error(source, in_tensor + "\"data_offsets\" must be an array of two integers "
-                                         "[begin, end], found " + describe_json(offsets_value));
+    throw_load_error(source, in_tensor +
+                                 "\"data_offsets\" must be an array of two integers "
+                                 "[begin, end], found " +
+                                 describe_json(offsets_value));
   }
-  const std::uint64_t begin = require_unsigned(offsets_value[0], source, in_tensor + "data_offsets[0]");
-  const std::uint64_t end = require_unsigned(offsets_value[1], source, in_tensor + "data_offsets[1]");
+  const std::uint64_t begin =
+      require_unsigned(offsets_value[0], source, in_tensor + "data_offsets[0]");
+  const std::uint64_t end =
+      require_unsigned(offsets_value[1], source, in_tensor + "data_offsets[1]");
   if (begin > end) {
     throw_load_error(source, in_tensor + "data_offsets " + offsets_to_string(begin, end) +
                                  " are not increasing: expected begin <= end");
@@ -408,13 +431,12 @@ inline TensorEntry validate_tensor_entry(const std::string& name, const nlohmann
                                  std::to_string(data_size) + " bytes");
   }
   if (end - begin != expected_bytes) {
-    throw_load_error(source, in_tensor + "wrong element count: shape " +
-                                 shape_to_string(result.shape) + " of " +
-                                 std::string(dtype_name(result.dtype)) + " needs " +
-                                 std::to_string(element_count) + " elements = " +
-                                 std::to_string(expected_bytes) + " bytes, but data_offsets " +
-                                 offsets_to_string(begin, end) + " span " +
-                                 std::to_string(end - begin) + " bytes");
+    throw_load_error(
+        source,
+        in_tensor + "wrong element count: shape " + shape_to_string(result.shape) + " of " +
+            std::string(dtype_name(result.dtype)) + " needs " + std::to_string(element_count) +
+            " elements = " + std::to_string(expected_bytes) + " bytes, but data_offsets " +
+            offsets_to_string(begin, end) + " span " + std::to_string(end - begin) + " bytes");
   }
   result.begin = static_cast<std::size_t>(begin);
   result.end = static_cast<std::size_t>(end);
@@ -479,24 +501,24 @@ class SafetensorsFile {
     const std::uint64_t header_length = detail::load_little_endian<std::uint64_t>(bytes.data());
     const std::size_t after_prefix = bytes.size() - 8;
     if (header_length > after_prefix) {
-      detail::throw_load_error(
-          source, "the header length " + std::to_string(header_length) +
-                      " (first 8 bytes) runs past the end of the file: only " +
-                      std::to_string(after_prefix) + " bytes follow the length (file size " +
-                      std::to_string(bytes.size()) + ")");
+      detail::throw_load_error(source, "the header length " + std::to_string(header_length) +
+                                           " (first 8 bytes) runs past the end of the file: only " +
+                                           std::to_string(after_prefix) +
+                                           " bytes follow the length (file size " +
+                                           std::to_string(bytes.size()) + ")");
     }
     if (header_length > detail::max_safetensors_header_bytes) {
-      detail::throw_load_error(source, "the header length " + std::to_string(header_length) +
-                                           " exceeds the limit of " +
-                                           std::to_string(detail::max_safetensors_header_bytes) +
-                                           " bytes");
+      detail::throw_load_error(
+          source, "the header length " + std::to_string(header_length) + " exceeds the limit of " +
+                      std::to_string(detail::max_safetensors_header_bytes) + " bytes");
     }
     const std::size_t header_size = static_cast<std::size_t>(header_length);
-    const std::string_view header_text(reinterpret_cast<const char*>(bytes.data()) + 8, header_size);
+    const std::string_view header_text(reinterpret_cast<const char*>(bytes.data()) + 8,
+                                       header_size);
     const detail::ParsedHeader header = detail::parse_header_json(header_text, source);
     if (!header.root.is_object()) {
-      detail::throw_load_error(source, "the header must be a JSON object, found " +
-                                           detail::describe_json(header.root));
+      detail::throw_load_error(
+          source, "the header must be a JSON object, found " + detail::describe_json(header.root));
     }
 
     file.data_start_ = 8 + header_size;
@@ -526,8 +548,9 @@ class SafetensorsFile {
   const TensorEntry& entry(std::string_view name) const {
     const auto found = index_.find(name);
     if (found == index_.end()) {
-      detail::throw_load_error(source_, "no tensor named '" + std::string(name) + "' (the file has " +
-                                            std::to_string(entries_.size()) + " tensors)");
+      detail::throw_load_error(source_, "no tensor named '" + std::string(name) +
+                                            "' (the file has " + std::to_string(entries_.size()) +
+                                            " tensors)");
     }
     return entries_[found->second];
   }
@@ -552,11 +575,10 @@ class SafetensorsFile {
     const TensorEntry& found = entry(name);
     const std::size_t count = found.numel();
     if (out.size() != count) {
-      detail::throw_load_error(source_, "tensor '" + found.name + "' has " + std::to_string(count) +
-                                            " elements (shape " +
-                                            detail::shape_to_string(found.shape) +
-                                            "), but the destination holds " +
-                                            std::to_string(out.size()) + " floats");
+      detail::throw_load_error(
+          source_, "tensor '" + found.name + "' has " + std::to_string(count) +
+                       " elements (shape " + detail::shape_to_string(found.shape) +
+                       "), but the destination holds " + std::to_string(out.size()) + " floats");
     }
     const std::byte* stored = bytes_.data() + data_start_ + found.begin;
     switch (found.dtype) {
@@ -565,7 +587,8 @@ class SafetensorsFile {
           if (count > 0) std::memcpy(out.data(), stored, count * sizeof(float));
         } else {
           for (std::size_t i = 0; i < count; ++i) {
-            out[i] = std::bit_cast<float>(detail::load_little_endian<std::uint32_t>(stored + 4 * i));
+            out[i] =
+                std::bit_cast<float>(detail::load_little_endian<std::uint32_t>(stored + 4 * i));
           }
         }
         return;
@@ -577,12 +600,14 @@ class SafetensorsFile {
         return;
       case DType::F16:
         for (std::size_t i = 0; i < count; ++i) {
-          out[i] = detail::f16_bits_to_f32(detail::load_little_endian<std::uint16_t>(stored + 2 * i));
+          out[i] =
+              detail::f16_bits_to_f32(detail::load_little_endian<std::uint16_t>(stored + 2 * i));
         }
         return;
       case DType::BF16:
         for (std::size_t i = 0; i < count; ++i) {
-          out[i] = detail::bf16_bits_to_f32(detail::load_little_endian<std::uint16_t>(stored + 2 * i));
+          out[i] =
+              detail::bf16_bits_to_f32(detail::load_little_endian<std::uint16_t>(stored + 2 * i));
         }
         return;
       case DType::F8_E4M3:
@@ -649,10 +674,9 @@ class SafetensorsFile {
         for (std::size_t i = 0; i < count; ++i) {
           const std::uint64_t value = detail::load_little_endian<std::uint64_t>(stored + 8 * i);
           if (value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-            detail::throw_load_error(source_, "tensor '" + found.name + "' (U64): element " +
-                                                  std::to_string(i) + " is " +
-                                                  std::to_string(value) +
-                                                  ", larger than the int64 maximum");
+            detail::throw_load_error(
+                source_, "tensor '" + found.name + "' (U64): element " + std::to_string(i) +
+                             " is " + std::to_string(value) + ", larger than the int64 maximum");
           }
           values[i] = static_cast<std::int64_t>(value);
         }
@@ -727,7 +751,8 @@ inline void write_safetensors(const std::filesystem::path& path,
                " has a negative dimension");
         }
         const auto unsigned_dim = static_cast<std::uint64_t>(dim);
-        if (unsigned_dim != 0 && byte_count > std::numeric_limits<std::uint64_t>::max() / unsigned_dim) {
+        if (unsigned_dim != 0 &&
+            byte_count > std::numeric_limits<std::uint64_t>::max() / unsigned_dim) {
           fail(in_tensor + "shape " + detail::shape_to_string(tensor.shape) +
                " has more bytes than a 64-bit count can hold");
         }
@@ -756,7 +781,8 @@ inline void write_safetensors(const std::filesystem::path& path,
 
   std::array<std::byte, 8> length_prefix{};
   for (std::size_t i = 0; i < 8; ++i) {
-    length_prefix[i] = static_cast<std::byte>((static_cast<std::uint64_t>(header.size()) >> (8 * i)) & 0xFFu);
+    length_prefix[i] =
+        static_cast<std::byte>((static_cast<std::uint64_t>(header.size()) >> (8 * i)) & 0xFFu);
   }
   std::vector<std::span<const std::byte>> pieces;
   pieces.reserve(tensors.size() + 2);

@@ -120,16 +120,14 @@ inline void write_file_atomically(const std::filesystem::path& destination,
   if (::rename(temporary.path().c_str(), destination.c_str()) != 0) {
     const int error_number = errno;
     throw SaveError("cannot write '" + destination.string() + "': renaming the temporary file '" +
-                    temporary.path().string() + "' over it failed: " +
-                    errno_message(error_number));
+                    temporary.path().string() + "' over it failed: " + errno_message(error_number));
   }
   temporary.mark_renamed();
 
   // Make the rename itself durable. The new contents are already in place, so
   // a failure here cannot be reported as "destination untouched"; ignore it.
-  const std::filesystem::path directory = destination.has_parent_path()
-                                              ? destination.parent_path()
-                                              : std::filesystem::path(".");
+  const std::filesystem::path directory =
+      destination.has_parent_path() ? destination.parent_path() : std::filesystem::path(".");
   const int directory_descriptor = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (directory_descriptor >= 0) {
     [[maybe_unused]] const int ignored = ::fsync(directory_descriptor);

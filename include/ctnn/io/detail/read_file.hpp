@@ -46,8 +46,7 @@ inline std::vector<std::byte> read_whole_file(const std::filesystem::path& path)
     }
     if (got == 0) {
       throw LoadError("cannot read '" + path.string() + "': the file shrank while it was read (" +
-                      std::to_string(filled) + " of " + std::to_string(bytes.size()) +
-                      " bytes)");
+                      std::to_string(filled) + " of " + std::to_string(bytes.size()) + " bytes)");
     }
     filled += static_cast<std::size_t>(got);
   }

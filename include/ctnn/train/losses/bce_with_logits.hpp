@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "ctnn/train/loss.hpp"
 #include "ctnn/train/losses/reduction.hpp"
 
 namespace ctnn {
@@ -15,6 +16,13 @@ struct BCEWithLogitsLoss {
   Reduction reduction = Reduction::mean;
 
   static constexpr std::string_view name = "BCEWithLogitsLoss";
+
+  /// loss_fn(predictions, targets): the value, and on a training-mode output
+  /// the gradient that loss.backward() sends back through the model.
+  template <class Predictions, class Targets>
+  Loss operator()(const Predictions& predictions, const Targets& targets) const {
+    return detail::evaluate_loss(*this, predictions, targets);
+  }
   std::string repr() const { return std::string(name) + "()"; }
 
   /// `pred` are logits, `target` probabilities in [0, 1] of the same layout.

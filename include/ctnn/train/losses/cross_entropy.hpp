@@ -10,6 +10,7 @@
 
 #include "ctnn/core/errors.hpp"
 #include "ctnn/train/losses/nll.hpp"
+#include "ctnn/train/loss.hpp"
 #include "ctnn/train/losses/reduction.hpp"
 
 namespace ctnn {
@@ -21,13 +22,20 @@ struct CrossEntropyLoss {
   float label_smoothing = 0.0f;
 
   static constexpr std::string_view name = "CrossEntropyLoss";
+
+  /// loss_fn(predictions, targets): the value, and on a training-mode output
+  /// the gradient that loss.backward() sends back through the model.
+  template <class Predictions, class Targets>
+  Loss operator()(const Predictions& predictions, const Targets& targets) const {
+    return detail::evaluate_loss(*this, predictions, targets);
+  }
   std::string repr() const { return std::string(name) + "()"; }
 
   /// `pred` is `rows x cols` logits, `labels` one class index per row. `mean`
   /// divides by the batch size. The softmax is built in `grad` itself (or
   /// recomputed on the fly without one), so nothing is allocated.
-  double compute(const float* pred, const std::int64_t* labels, std::size_t rows,
-                 std::size_t cols, float* grad) const {
+  double compute(const float* pred, const std::int64_t* labels, std::size_t rows, std::size_t cols,
+                 float* grad) const {
     if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f)) {
       throw ValueError("CrossEntropyLoss: label_smoothing must be in [0, 1], got " +
                        detail::loss_format_value(label_smoothing));

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "ctnn/core/errors.hpp"
+#include "ctnn/train/loss.hpp"
 #include "ctnn/train/losses/reduction.hpp"
 
 namespace ctnn {
@@ -16,6 +17,13 @@ struct HuberLoss {
   float delta = 1.0f;
 
   static constexpr std::string_view name = "HuberLoss";
+
+  /// loss_fn(predictions, targets): the value, and on a training-mode output
+  /// the gradient that loss.backward() sends back through the model.
+  template <class Predictions, class Targets>
+  Loss operator()(const Predictions& predictions, const Targets& targets) const {
+    return detail::evaluate_loss(*this, predictions, targets);
+  }
   std::string repr() const { return std::string(name) + "()"; }
 
   double compute(const float* pred, const float* target, std::size_t rows, std::size_t cols,

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "ctnn/train/loss.hpp"
 #include "ctnn/train/losses/reduction.hpp"
 
 namespace ctnn {
@@ -14,6 +15,13 @@ struct L1Loss {
   Reduction reduction = Reduction::mean;
 
   static constexpr std::string_view name = "L1Loss";
+
+  /// loss_fn(predictions, targets): the value, and on a training-mode output
+  /// the gradient that loss.backward() sends back through the model.
+  template <class Predictions, class Targets>
+  Loss operator()(const Predictions& predictions, const Targets& targets) const {
+    return detail::evaluate_loss(*this, predictions, targets);
+  }
   std::string repr() const { return std::string(name) + "()"; }
 
   double compute(const float* pred, const float* target, std::size_t rows, std::size_t cols,

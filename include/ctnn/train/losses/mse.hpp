@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "ctnn/train/loss.hpp"
 #include "ctnn/train/losses/reduction.hpp"
 
 namespace ctnn {
@@ -13,6 +14,13 @@ struct MSELoss {
   Reduction reduction = Reduction::mean;
 
   static constexpr std::string_view name = "MSELoss";
+
+  /// loss_fn(predictions, targets): the value, and on a training-mode output
+  /// the gradient that loss.backward() sends back through the model.
+  template <class Predictions, class Targets>
+  Loss operator()(const Predictions& predictions, const Targets& targets) const {
+    return detail::evaluate_loss(*this, predictions, targets);
+  }
   /// PyTorch prints losses without their options: "MSELoss()".
   std::string repr() const { return std::string(name) + "()"; }
 

@@ -32,10 +32,10 @@ namespace detail {
 /// Per-step scalars, computed once per tensor (they depend on its step count).
 struct AdamScalars {
   float beta1, one_minus_beta1, beta2, one_minus_beta2;
-  float step_size;        // lr / (1 - beta1^t)
-  float bias2_sqrt;       // sqrt(1 - beta2^t)
+  float step_size;   // lr / (1 - beta1^t)
+  float bias2_sqrt;  // sqrt(1 - beta2^t)
   float eps, weight_decay;
-  float decay_factor;     // 1 - lr * weight_decay (decoupled decay only)
+  float decay_factor;  // 1 - lr * weight_decay (decoupled decay only)
 };
 
 template <bool L2, bool Decoupled, bool AmsGrad>
@@ -44,6 +44,8 @@ inline void adam_update(float* p, const float* g, float* m, float* v, float* vma
   const float b1 = s.beta1, omb1 = s.one_minus_beta1, b2 = s.beta2, omb2 = s.one_minus_beta2;
   const float step_size = s.step_size, bias2_sqrt = s.bias2_sqrt, eps = s.eps;
   const float wd = s.weight_decay, decay_factor = s.decay_factor;
+  // Branch-free and elementwise so that it vectorises; only std::sqrt keeps
+  // it scalar when the build leaves -fmath-errno on (a sqrt call may set errno).
   for (std::size_t i = 0; i < n; ++i) {
     float pi = p[i];
     float gi = g[i];
@@ -150,8 +152,9 @@ class AdamCore {
                    float weight_decay, bool amsgrad) const {
     return std::string(owner) + "(lr=" + python_float_repr(lr) + ", betas=(" +
            python_float_repr(betas.first) + ", " + python_float_repr(betas.second) +
-           "), eps=" + python_float_repr(eps) + ", weight_decay=" +
-           python_float_repr(weight_decay) + ", amsgrad=" + python_bool_repr(amsgrad) + ")";
+           "), eps=" + python_float_repr(eps) +
+           ", weight_decay=" + python_float_repr(weight_decay) +
+           ", amsgrad=" + python_bool_repr(amsgrad) + ")";
   }
 
   ParamSet params;

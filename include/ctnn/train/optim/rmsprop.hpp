@@ -34,6 +34,8 @@ template <bool Decay, bool Centered, bool Momentum>
 inline void rmsprop_update(float* p, const float* g, float* sq, float* ga, float* buf,
                            std::size_t n, float lr, float alpha, float one_minus_alpha, float eps,
                            float wd, float mu) noexcept {
+  // Branch-free and elementwise so that it vectorises; only std::sqrt keeps
+  // it scalar when the build leaves -fmath-errno on (a sqrt call may set errno).
   for (std::size_t i = 0; i < n; ++i) {
     float gi = g[i];
     if constexpr (Decay) gi = gi + wd * p[i];

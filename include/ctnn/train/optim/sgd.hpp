@@ -88,9 +88,9 @@ class SGD {
         detail::with_flag(momentum, [&](auto mom) {
           detail::with_flag(first, [&](auto fst) {
             detail::with_flag(o.nesterov, [&](auto nest) {
-              detail::sgd_update<decltype(decay)::value, decltype(mom)::value,
-                                 decltype(fst)::value, decltype(nest)::value>(
-                  p, g, buf, r.size, o.lr, o.weight_decay, o.momentum, one_minus_dampening);
+              detail::sgd_update<decltype(decay)::value, decltype(mom)::value, decltype(fst)::value,
+                                 decltype(nest)::value>(p, g, buf, r.size, o.lr, o.weight_decay,
+                                                        o.momentum, one_minus_dampening);
             });
           });
         });
@@ -144,9 +144,10 @@ class SGD {
     detail::require_at_least(name, "weight_decay value", o.weight_decay, 0.0f);
     if (std::isnan(o.dampening)) throw ValueError("SGD: invalid dampening value: nan");
     if (o.nesterov && (o.momentum <= 0.0f || o.dampening != 0.0f)) {
-      throw ValueError("SGD: Nesterov momentum requires a momentum and zero dampening (got momentum=" +
-                       detail::python_float_repr(o.momentum) +
-                       ", dampening=" + detail::python_float_repr(o.dampening) + ")");
+      throw ValueError(
+          "SGD: Nesterov momentum requires a momentum and zero dampening (got momentum=" +
+          detail::python_float_repr(o.momentum) +
+          ", dampening=" + detail::python_float_repr(o.dampening) + ")");
     }
     return o;
   }
