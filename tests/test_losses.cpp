@@ -2,6 +2,7 @@
 // double-precision reference on other shapes, and their error handling.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -10,6 +11,8 @@
 #include <new>
 #include <random>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "ctnn/core/errors.hpp"
@@ -91,7 +94,8 @@ const Inputs& inputs() {
 double run_named(const std::string& loss, Reduction red, float* grad) {
   const Inputs& in = inputs();
   const std::size_t n = in.rows, c = in.cols;
-  if (loss == "mse") return ctnn::MSELoss{red}.compute(in.pred.data(), in.regress.data(), n, c, grad);
+  if (loss == "mse")
+    return ctnn::MSELoss{red}.compute(in.pred.data(), in.regress.data(), n, c, grad);
   if (loss == "l1") return ctnn::L1Loss{red}.compute(in.pred.data(), in.regress.data(), n, c, grad);
   if (loss == "smooth_l1") {
     return ctnn::SmoothL1Loss{red, 1.0f}.compute(in.pred.data(), in.regress.data(), n, c, grad);
@@ -111,7 +115,8 @@ double run_named(const std::string& loss, Reduction red, float* grad) {
   if (loss == "cross_entropy_ls0.1") {
     return ctnn::CrossEntropyLoss{red, 0.1f}.compute(in.pred.data(), in.labels.data(), n, c, grad);
   }
-  if (loss == "nll") return ctnn::NLLLoss{red}.compute(in.nll_input.data(), in.labels.data(), n, c, grad);
+  if (loss == "nll")
+    return ctnn::NLLLoss{red}.compute(in.nll_input.data(), in.labels.data(), n, c, grad);
   if (loss == "bce_with_logits") {
     return ctnn::BCEWithLogitsLoss{red}.compute(in.pred.data(), in.binary.data(), n, c, grad);
   }
@@ -119,9 +124,11 @@ double run_named(const std::string& loss, Reduction red, float* grad) {
   return 0.0;
 }
 
-const std::vector<std::string> kLosses = {
-    "mse",  "l1",           "smooth_l1",     "smooth_l1_beta0.5",   "huber",
-    "huber_delta2", "cross_entropy", "cross_entropy_ls0.1", "nll", "bce_with_logits"};
+const std::vector<std::string> kLosses = {"mse",           "l1",
+                                          "smooth_l1",     "smooth_l1_beta0.5",
+                                          "huber",         "huber_delta2",
+                                          "cross_entropy", "cross_entropy_ls0.1",
+                                          "nll",           "bce_with_logits"};
 
 TEST(LossesFile, CoversEveryLossInTheFile) {
   std::vector<std::string> in_file;
@@ -155,17 +162,17 @@ TEST_P(LossGolden, ValueAndGradient) {
   EXPECT_EQ(run_named(loss, red, nullptr), value) << key;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    All, LossGolden,
-    ::testing::Combine(::testing::ValuesIn(kLosses),
-                       ::testing::Values(Reduction::mean, Reduction::sum)),
-    [](const auto& info) {
-      std::string n = std::get<0>(info.param);
-      for (char& ch : n) {
-        if (ch == '.') ch = '_';
-      }
-      return n + (std::get<1>(info.param) == Reduction::mean ? "_mean" : "_sum");
-    });
+INSTANTIATE_TEST_SUITE_P(All, LossGolden,
+                         ::testing::Combine(::testing::ValuesIn(kLosses),
+                                            ::testing::Values(Reduction::mean, Reduction::sum)),
+                         [](const auto& info) {
+                           std::string n = std::get<0>(info.param);
+                           for (char& ch : n) {
+                             if (ch == '.') ch = '_';
+                           }
+                           return n +
+                                  (std::get<1>(info.param) == Reduction::mean ? "_mean" : "_sum");
+                         });
 
 // ---------------------------------------------------------------------------
 // Independent double-precision reference, written straight from the table in
@@ -194,8 +201,14 @@ double reference(const Case& c, Reduction red, const std::vector<float>& x,
       const double d = static_cast<double>(x[i]) - static_cast<double>(t[i]);
       const double a = std::fabs(d), o = c.option;
       switch (c.kind) {
-        case Kind::mse: total += d * d; grad[i] = 2 * d; break;
-        case Kind::l1: total += a; grad[i] = sign(d); break;
+        case Kind::mse:
+          total += d * d;
+          grad[i] = 2 * d;
+          break;
+        case Kind::l1:
+          total += a;
+          grad[i] = sign(d);
+          break;
         case Kind::smooth_l1:
           total += a < o ? 0.5 * d * d / o : a - 0.5 * o;
           grad[i] = a < o ? d / o : sign(d);
@@ -211,7 +224,8 @@ double reference(const Case& c, Reduction red, const std::vector<float>& x,
           grad[i] = p - yv;
           break;
         }
-        default: break;
+        default:
+          break;
       }
     }
   } else {
@@ -241,16 +255,20 @@ double run_case(const Case& c, Reduction red, const std::vector<float>& x,
                 const std::vector<float>& t, const std::vector<std::int64_t>& y, std::size_t rows,
                 std::size_t cols, float* grad) {
   switch (c.kind) {
-    case Kind::mse: return ctnn::MSELoss{red}.compute(x.data(), t.data(), rows, cols, grad);
-    case Kind::l1: return ctnn::L1Loss{red}.compute(x.data(), t.data(), rows, cols, grad);
+    case Kind::mse:
+      return ctnn::MSELoss{red}.compute(x.data(), t.data(), rows, cols, grad);
+    case Kind::l1:
+      return ctnn::L1Loss{red}.compute(x.data(), t.data(), rows, cols, grad);
     case Kind::smooth_l1:
       return ctnn::SmoothL1Loss{red, c.option}.compute(x.data(), t.data(), rows, cols, grad);
     case Kind::huber:
       return ctnn::HuberLoss{red, c.option}.compute(x.data(), t.data(), rows, cols, grad);
-    case Kind::bce: return ctnn::BCEWithLogitsLoss{red}.compute(x.data(), t.data(), rows, cols, grad);
+    case Kind::bce:
+      return ctnn::BCEWithLogitsLoss{red}.compute(x.data(), t.data(), rows, cols, grad);
     case Kind::cross_entropy:
       return ctnn::CrossEntropyLoss{red, c.option}.compute(x.data(), y.data(), rows, cols, grad);
-    case Kind::nll: return ctnn::NLLLoss{red}.compute(x.data(), y.data(), rows, cols, grad);
+    case Kind::nll:
+      return ctnn::NLLLoss{red}.compute(x.data(), y.data(), rows, cols, grad);
   }
   return 0.0;
 }
@@ -272,8 +290,8 @@ const std::vector<Case> kCases = {
 TEST(LossShapes, OddShapesAgainstDoubleReference) {
   std::mt19937 rng(1234);
   std::uniform_real_distribution<float> uni(-3.0f, 3.0f);
-  for (const auto& [rows, cols] : std::vector<std::pair<std::size_t, std::size_t>>{
-           {1, 1}, {13, 5}, {3, 17}, {1, 7}, {9, 1}}) {
+  for (const auto& [rows, cols] :
+       std::vector<std::pair<std::size_t, std::size_t>>{{1, 1}, {13, 5}, {3, 17}, {1, 7}, {9, 1}}) {
     const std::size_t n = rows * cols;
     std::vector<float> x(n), t(n), b(n);
     std::vector<std::int64_t> y(rows);
@@ -310,7 +328,8 @@ TEST(LossStability, HugeLogitsStayFinite) {
   const std::vector<float> x = {1e4f, -1e4f, 0.0f, 5e3f, 88.0f, 100.0f};
   const std::vector<std::int64_t> y = {1, 0};
   std::vector<float> grad(6);
-  const double ce = ctnn::CrossEntropyLoss{Reduction::sum}.compute(x.data(), y.data(), 2, 3, grad.data());
+  const double ce =
+      ctnn::CrossEntropyLoss{Reduction::sum}.compute(x.data(), y.data(), 2, 3, grad.data());
   // Row 0: lse = 1e4, label 1 picks -1e4. Row 1: lse ~ 5e3 = its label's logit.
   EXPECT_TRUE(close(ce, 2e4, 1e-5, 1e-7));
   EXPECT_FLOAT_EQ(grad[0], 1.0f);
@@ -322,13 +341,13 @@ TEST(LossStability, HugeLogitsStayFinite) {
   const std::vector<float> logits = {200.0f, -200.0f, 30.0f, -30.0f};
   const std::vector<float> target = {0.0f, 1.0f, 1.0f, 0.0f};
   std::vector<float> bgrad(4);
-  const double bce =
-      ctnn::BCEWithLogitsLoss{Reduction::sum}.compute(logits.data(), target.data(), 1, 4, bgrad.data());
+  const double bce = ctnn::BCEWithLogitsLoss{Reduction::sum}.compute(logits.data(), target.data(),
+                                                                     1, 4, bgrad.data());
   EXPECT_TRUE(close(bce, 400.0 + 2 * std::log1p(std::exp(-30.0)), 1e-5, 1e-7));
   EXPECT_FLOAT_EQ(bgrad[0], 1.0f);
   EXPECT_FLOAT_EQ(bgrad[1], -1.0f);
   EXPECT_NEAR(bgrad[2], -std::exp(-30.0), 1e-12);  // 1 - sigmoid(30) rounds to 0 in float
-  EXPECT_NEAR(bgrad[3], std::exp(-30.0), 1e-20);  // sigmoid(-30) itself is exact
+  EXPECT_NEAR(bgrad[3], std::exp(-30.0), 1e-20);   // sigmoid(-30) itself is exact
 }
 
 TEST(LossKinks, L1SignOfZeroIsZero) {
@@ -338,7 +357,8 @@ TEST(LossKinks, L1SignOfZeroIsZero) {
   EXPECT_EQ(grad, (std::vector<float>{0.0f, 1.0f, -1.0f}));
   // Smooth L1 with beta = 0 is L1 (and must not divide by zero).
   std::fill(grad.begin(), grad.end(), 9.0f);
-  const double v = ctnn::SmoothL1Loss{Reduction::sum, 0.0f}.compute(x.data(), t.data(), 1, 3, grad.data());
+  const double v =
+      ctnn::SmoothL1Loss{Reduction::sum, 0.0f}.compute(x.data(), t.data(), 1, 3, grad.data());
   EXPECT_DOUBLE_EQ(v, 2.0);
   EXPECT_EQ(grad, (std::vector<float>{0.0f, 1.0f, -1.0f}));
 }

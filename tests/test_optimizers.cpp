@@ -2,6 +2,7 @@
 // frozen tensors, zero_grad, state_dict round trips and error handling.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ctnn/core/errors.hpp"
@@ -71,8 +73,6 @@ struct Flat {
 
   explicit Flat(std::vector<float> init, std::vector<ParamRange> r = {})
       : p(std::move(init)), g(p.size(), 0.0f), ranges(std::move(r)) {}
-  Flat(const Flat& o) : p(o.p), g(o.g), ranges(o.ranges) {}
-  Flat& operator=(const Flat&) = delete;
 
   ParameterView parameter_view() { return {p.data(), g.data(), p.size(), ranges}; }
   void set_grad(const std::vector<float>& src) { std::copy(src.begin(), src.end(), g.begin()); }
@@ -145,11 +145,9 @@ const std::vector<Config>& configs() {
       make<Adam>("adam_wd_strong", {.lr = 0.1f, .weight_decay = 0.5f}),
       make<AdamW>("adamw_strong", {.lr = 0.1f, .weight_decay = 0.5f}),
       make<Adam>("adam_eps_betas", {.lr = 0.1f, .betas = {0.8f, 0.99f}, .eps = 1e-3f}),
-      make<RMSprop>("rmsprop_full", {.lr = 0.01f,
-                                     .alpha = 0.9f,
-                                     .eps = 1e-3f,
-                                     .weight_decay = 0.1f,
-                                     .momentum = 0.5f}),
+      make<RMSprop>(
+          "rmsprop_full",
+          {.lr = 0.01f, .alpha = 0.9f, .eps = 1e-3f, .weight_decay = 0.1f, .momentum = 0.5f}),
       make<RMSprop>("rmsprop_centered", {.lr = 0.01f, .alpha = 0.9f, .centered = true}),
   };
   return all;
@@ -239,7 +237,8 @@ TEST_P(OptimizerGolden, FrozenTensorIsUntouched) {
       EXPECT_EQ(s.values, (std::vector<float>{5.0f, 0.0f, 5.0f}));
     } else {
       ASSERT_EQ(s.values.size(), 37u) << s.name;
-      for (std::size_t i = 10; i < 20; ++i) EXPECT_EQ(s.values[i], 0.0f) << s.name << "[" << i << "]";
+      for (std::size_t i = 10; i < 20; ++i)
+        EXPECT_EQ(s.values[i], 0.0f) << s.name << "[" << i << "]";
       EXPECT_NE(s.values[0], 0.0f) << s.name;
     }
   }
@@ -382,7 +381,8 @@ TEST(OptimizerOptions, DefaultsAreTorchDefaults) {
   static_assert(rms.lr == 1e-2f && rms.alpha == 0.99f && rms.eps == 1e-8f &&
                 rms.weight_decay == 0 && rms.momentum == 0 && !rms.centered);
   Flat f(std::vector<float>(3, 0.0f));
-  EXPECT_EQ(SGD(f).repr(), "SGD(lr=0.001, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False)");
+  EXPECT_EQ(SGD(f).repr(),
+            "SGD(lr=0.001, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False)");
   EXPECT_EQ(AdamW(f).repr(),
             "AdamW(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01, amsgrad=False)");
   EXPECT_EQ(SGD(f, {.lr = 0.01f, .momentum = 0.9f, .weight_decay = 1e-4f, .nesterov = true}).repr(),
