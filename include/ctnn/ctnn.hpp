@@ -21,6 +21,8 @@
 #include "ctnn/compose/residual.hpp"
 #include "ctnn/compose/sequential.hpp"
 
+#include "ctnn/train/checkpoint.hpp"
+#include "ctnn/train/init.hpp"
 #include "ctnn/train/loss.hpp"
 #include "ctnn/train/losses.hpp"
 #include "ctnn/train/optim.hpp"

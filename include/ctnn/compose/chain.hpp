@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "ctnn/core/children.hpp"
+#include "ctnn/core/hooks.hpp"
 #include "ctnn/core/layer.hpp"
 
 namespace ctnn::detail {
@@ -179,9 +180,16 @@ struct Chain<type_list<Ls...>> {
   }
 
   static void forward(const Context& c, const float* x, float* y, std::size_t n, float* ws) {
+    NoHooks none;
+    forward(c, x, y, n, ws, none, {});
+  }
+  template <class Hooks>
+  static void forward(const Context& c, const float* x, float* y, std::size_t n, float* ws, Hooks& hooks,
+                      std::string_view name) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (type_at<I, children>::forward(child_context<I>(c), input_of<I>(x, ws, n), output_of<I>(y, ws, n), n,
-                                     ws + n * workspace_offsets[I]),
+      (detail::forward_module<type_at<I, children>>(
+           child_context<I>(c), input_of<I>(x, ws, n), output_of<I>(y, ws, n), n, ws + n * workspace_offsets[I],
+           hooks, child_name<Hooks>(name, placements[I].label.view())),
        ...);
     }(std::make_index_sequence<K>{});
   }
@@ -191,6 +199,12 @@ struct Chain<type_list<Ls...>> {
   /// dx; a child with nothing to train and no gradient to pass on is skipped.
   static void backward(const Context& c, const float* x, const float* y, const float* dy, float* dx,
                        std::size_t n, float* ws, float* scratch) {
+    NoHooks none;
+    backward(c, x, y, dy, dx, n, ws, scratch, none, {});
+  }
+  template <class Hooks>
+  static void backward(const Context& c, const float* x, const float* y, const float* dy, float* dx,
+                       std::size_t n, float* ws, float* scratch, Hooks& hooks, std::string_view name) {
     float* const ping = scratch;
     float* const pong = scratch + n * widest_hidden;
     float* const child_scratch = scratch + 2 * n * widest_hidden;
@@ -207,9 +221,10 @@ struct Chain<type_list<Ls...>> {
             float* g_in = nullptr;
             if constexpr (I == 0) g_in = dx;
             else if (pass_gradient) g_in = gradient_of_output(I - 1);
-            L::backward(child_context<I>(c), input_of<I>(x, ws, n),
-                        I == K - 1 ? y : output_of<I>(nullptr, ws, n), g_out, g_in, n,
-                        ws + n * workspace_offsets[I], child_scratch);
+            detail::backward_module<L>(child_context<I>(c), input_of<I>(x, ws, n),
+                                       I == K - 1 ? y : output_of<I>(nullptr, ws, n), g_out, g_in, n,
+                                       ws + n * workspace_offsets[I], child_scratch, hooks,
+                                       child_name<Hooks>(name, p.label.view()));
           }(),
           ...);
     }(std::make_index_sequence<K>{});

@@ -13,6 +13,7 @@
 #include "ctnn/compose/chain.hpp"
 #include "ctnn/compose/named.hpp"
 #include "ctnn/core/children.hpp"
+#include "ctnn/core/hooks.hpp"
 #include "ctnn/core/layer.hpp"
 
 namespace ctnn {
@@ -94,9 +95,16 @@ struct HeadsLayer {
   }
 
   static void forward(const Context& c, const float* x, float* y, std::size_t n, float* ws) {
+    NoHooks none;
+    forward(c, x, y, n, ws, none, {});
+  }
+  template <class Hooks>
+  static void forward(const Context& c, const float* x, float* y, std::size_t n, float* ws, Hooks& hooks,
+                      std::string_view name) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (type_at<I, children>::forward(child_context<I>(c), x, y + n * head_offsets[I], n,
-                                     ws + n * workspace_offsets[I]),
+      (detail::forward_module<type_at<I, children>>(child_context<I>(c), x, y + n * head_offsets[I], n,
+                                                    ws + n * workspace_offsets[I], hooks,
+                                                    detail::child_name<Hooks>(name, placements[I].label.view())),
        ...);
     }(std::make_index_sequence<K>{});
   }
@@ -104,6 +112,12 @@ struct HeadsLayer {
   /// Every head's input gradient is summed into dx: the trunk feeds them all.
   static void backward(const Context& c, const float* x, const float* y, const float* dy, float* dx,
                        std::size_t n, float* ws, float* scratch) {
+    NoHooks none;
+    backward(c, x, y, dy, dx, n, ws, scratch, none, {});
+  }
+  template <class Hooks>
+  static void backward(const Context& c, const float* x, const float* y, const float* dy, float* dx,
+                       std::size_t n, float* ws, float* scratch, Hooks& hooks, std::string_view name) {
     float* head_dx = scratch;
     float* child_scratch = scratch + n * W;
     bool first = true;
@@ -114,8 +128,9 @@ struct HeadsLayer {
             const bool trains = c.any_trainable(placements[I].tensor_offset, L::params.size());
             if (!dx && !trains) return;
             float* target = dx == nullptr ? nullptr : (first ? dx : head_dx);
-            L::backward(child_context<I>(c), x, y + n * head_offsets[I], dy + n * head_offsets[I], target, n,
-                        ws + n * workspace_offsets[I], child_scratch);
+            detail::backward_module<L>(child_context<I>(c), x, y + n * head_offsets[I], dy + n * head_offsets[I],
+                                       target, n, ws + n * workspace_offsets[I], child_scratch, hooks,
+                                       detail::child_name<Hooks>(name, placements[I].label.view()));
             if (dx && !first)
               for (std::size_t i = 0; i < n * W; ++i) dx[i] += head_dx[i];
             if (dx) first = false;

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstddef>
+#include <string_view>
 
 #include "ctnn/core/fixed_string.hpp"
 #include "ctnn/core/layer.hpp"
@@ -23,6 +24,9 @@ struct NamedLayer : L {
 template <fixed_string Name, LayerSpec S>
 struct Named {
   static_assert(Name.size() > 0, "ctnn: Named<\"\", L>: a name cannot be empty");
+  static_assert(Name.view().find('.') == std::string_view::npos,
+                "ctnn: Named<\"...\", L>: a name cannot contain '.', which joins the levels of dotted names "
+                "(PyTorch rejects it too)");
   static constexpr auto name = Name;
   static constexpr std::size_t in_features = S::in_features;
   static constexpr std::size_t out_width(std::size_t in) { return S::out_width(in); }

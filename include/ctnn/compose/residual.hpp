@@ -43,14 +43,26 @@ struct ResidualLayer : detail::Chain<typename detail::bind_chain<W, Specs...>::t
   using bind = ResidualLayer;
 
   static void forward(const Context& c, const float* x, float* y, std::size_t n, float* ws) {
+    NoHooks none;
+    forward(c, x, y, n, ws, none, {});
+  }
+  template <class Hooks>
+  static void forward(const Context& c, const float* x, float* y, std::size_t n, float* ws, Hooks& hooks,
+                      std::string_view name) {
     float* body_out = ws + n * body_output_offset;
-    body::forward(c, x, body_out, n, ws);
+    body::forward(c, x, body_out, n, ws, hooks, name);
     for (std::size_t i = 0; i < n * W; ++i) y[i] = body_out[i] + x[i];
   }
 
-  static void backward(const Context& c, const float* x, const float*, const float* dy, float* dx,
+  static void backward(const Context& c, const float* x, const float* y, const float* dy, float* dx,
                        std::size_t n, float* ws, float* scratch) {
-    body::backward(c, x, ws + n * body_output_offset, dy, dx, n, ws, scratch);
+    NoHooks none;
+    backward(c, x, y, dy, dx, n, ws, scratch, none, {});
+  }
+  template <class Hooks>
+  static void backward(const Context& c, const float* x, const float*, const float* dy, float* dx,
+                       std::size_t n, float* ws, float* scratch, Hooks& hooks, std::string_view name) {
+    body::backward(c, x, ws + n * body_output_offset, dy, dx, n, ws, scratch, hooks, name);
     if (dx)
       for (std::size_t i = 0; i < n * W; ++i) dx[i] += dy[i];
   }
@@ -108,20 +120,35 @@ struct ProjectedResidualLayer {
   }
 
   static void forward(const Context& c, const float* x, float* y, std::size_t n, float* ws) {
+    NoHooks none;
+    forward(c, x, y, n, ws, none, {});
+  }
+  template <class Hooks>
+  static void forward(const Context& c, const float* x, float* y, std::size_t n, float* ws, Hooks& hooks,
+                      std::string_view name) {
     float* p_out = ws;
     float* b_out = ws + n * out_features;
-    projection::forward(child_context(c, 0), x, p_out, n, ws + n * projection_ws);
-    body::forward(child_context(c, 1), x, b_out, n, ws + n * body_ws);
+    detail::forward_module<projection>(child_context(c, 0), x, p_out, n, ws + n * projection_ws, hooks,
+                                       detail::child_name<Hooks>(name, placements[0].label.view()));
+    detail::forward_module<body>(child_context(c, 1), x, b_out, n, ws + n * body_ws, hooks,
+                                 detail::child_name<Hooks>(name, placements[1].label.view()));
     for (std::size_t i = 0; i < n * out_features; ++i) y[i] = p_out[i] + b_out[i];
   }
 
-  static void backward(const Context& c, const float* x, const float*, const float* dy, float* dx,
+  static void backward(const Context& c, const float* x, const float* y, const float* dy, float* dx,
                        std::size_t n, float* ws, float* scratch) {
+    NoHooks none;
+    backward(c, x, y, dy, dx, n, ws, scratch, none, {});
+  }
+  template <class Hooks>
+  static void backward(const Context& c, const float* x, const float*, const float* dy, float* dx,
+                       std::size_t n, float* ws, float* scratch, Hooks& hooks, std::string_view name) {
     float* body_dx = dx ? scratch : nullptr;
     float* child_scratch = scratch + n * W;
-    projection::backward(child_context(c, 0), x, ws, dy, dx, n, ws + n * projection_ws, child_scratch);
-    body::backward(child_context(c, 1), x, ws + n * out_features, dy, body_dx, n, ws + n * body_ws,
-                   child_scratch);
+    detail::backward_module<projection>(child_context(c, 0), x, ws, dy, dx, n, ws + n * projection_ws,
+                                        child_scratch, hooks, detail::child_name<Hooks>(name, placements[0].label.view()));
+    detail::backward_module<body>(child_context(c, 1), x, ws + n * out_features, dy, body_dx, n, ws + n * body_ws,
+                                  child_scratch, hooks, detail::child_name<Hooks>(name, placements[1].label.view()));
     if (dx)
       for (std::size_t i = 0; i < n * W; ++i) dx[i] += body_dx[i];
   }

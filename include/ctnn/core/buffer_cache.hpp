@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
@@ -46,22 +47,20 @@ class BufferCache {
     return aligned_floats(count);
   }
 
+  /// Keeps `p` for a later take(). When every slot is full, the buffer given
+  /// back longest ago is freed: what a loop uses now stays cached.
   void give_back(float* p, std::size_t capacity) {
     if (!p) return;
     Entry* slot = nullptr;
     for (auto& e : entries_)
       if (!e.data) { slot = &e; break; }
-    if (!slot) {  // full: drop the smallest, keep the larger
+    if (!slot) {
       slot = &entries_[0];
       for (auto& e : entries_)
-        if (e.capacity < slot->capacity) slot = &e;
-      if (slot->capacity >= capacity) {
-        free_aligned_floats(p);
-        return;
-      }
+        if (e.returned_at < slot->returned_at) slot = &e;
       free_aligned_floats(slot->data);
     }
-    *slot = {p, capacity};
+    *slot = {p, capacity, ++clock_};
   }
 
   static BufferCache& local() {
@@ -73,8 +72,10 @@ class BufferCache {
   struct Entry {
     float* data = nullptr;
     std::size_t capacity = 0;
+    std::uint64_t returned_at = 0;
   };
   std::array<Entry, slots> entries_{};
+  std::uint64_t clock_ = 0;
 };
 
 }  // namespace ctnn::detail

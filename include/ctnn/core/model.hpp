@@ -27,6 +27,7 @@
 #include "ctnn/core/batch.hpp"
 #include "ctnn/core/buffer_cache.hpp"
 #include "ctnn/core/graph.hpp"
+#include "ctnn/core/hooks.hpp"
 #include "ctnn/core/layer.hpp"
 #include "ctnn/core/module_ref.hpp"
 #include "ctnn/core/named_outputs.hpp"
@@ -182,7 +183,7 @@ class Model : public detail::GraphOwner {
     auto make = [this](std::size_t i) {
       const TensorSpec& s = layer::params[i];
       return ParamRef{s.name.view(), &s, params_.data() + s.offset, grads_.data() + s.offset, &requires_grad_[i],
-                      &ranges_[i].requires_grad};
+                      &ranges_[i].requires_grad, &generator_};
     };
     return SpecRange<ParamRef, decltype(make), num_param_tensors>(layer::params, make);
   }
@@ -276,12 +277,13 @@ class Model : public detail::GraphOwner {
   // ---- forward and backward ------------------------------------------------
 
   /// Runs a batch of any number of rows. In training mode the output is linked
-  /// to this model, so a loss on it can call backward().
-  template <RowsOf<in_features> X>
-  output_type operator()(const X& x) {
+  /// to this model, so a loss on it can call backward(). `hooks` (optional)
+  /// sees every module's input and output (core/hooks.hpp).
+  template <RowsOf<in_features> X, class Hooks = NoHooks>
+  output_type operator()(const X& x, Hooks&& hooks = {}) {
     const std::size_t n = x.rows();
     output_type y(n);
-    const detail::GradLink link = forward_into(x.data(), y.data(), n);
+    const detail::GradLink link = forward_into(x.data(), y.data(), n, hooks);
     y.set_grad_link(link);
     return y;
   }
@@ -298,17 +300,23 @@ class Model : public detail::GraphOwner {
   /// y[n, out] = net(x[n, in]) into caller memory; returns the training link
   /// (empty in evaluation mode). Evaluation mode allocates nothing; training
   /// mode allocates only when n exceeds every batch seen before.
-  detail::GradLink forward_into(const float* x, float* y, std::size_t n) {
+  template <class Hooks = NoHooks>
+  detail::GradLink forward_into(const float* x, float* y, std::size_t n, Hooks&& hooks = {}) {
     if (n == 0) return {};
-    if (!training_) {
+    if (!training_ && !detail::has_hooks<std::remove_cvref_t<Hooks>>) {
       forward_eval(x, y, n);
       return {};
     }
+    // Training, or hooks that must see whole batches: one pass over all rows.
     ensure_training_workspace(n);
     const Areas a = areas(n);
     std::copy_n(x, n * in_features, a.input);
-    layer::forward(context(), a.input, a.output, n, a.layer);
+    detail::forward_module<layer>(context(), a.input, a.output, n, a.layer, hooks, "");
     std::copy_n(a.output, n * out_features, y);
+    if (!training_) {
+      end_graph();  // the workspace no longer holds the last training forward
+      return {};
+    }
     std::fill_n(a.output_grad, n * out_features, 0.0f);
     return begin_graph(a.output_grad, n);
   }
@@ -316,9 +324,9 @@ class Model : public detail::GraphOwner {
   /// The lower-level backward: dLoss/dOutput in (the shape of the last
   /// training-mode forward's output), dLoss/dInput out. Parameter gradients
   /// accumulate into gradients().
-  template <class DY>
+  template <class DY, class Hooks = NoHooks>
     requires(RowsOf<DY, out_features> || std::is_same_v<DY, output_type>)
-  input_type backward(const DY& dy) {
+  input_type backward(const DY& dy, Hooks&& hooks = {}) {
     check_current(GradLink_for_current(), "call backward()");
     if (dy.rows() != rows_)
       throw ShapeError("ctnn: backward() got a gradient of " + std::to_string(dy.rows()) +
@@ -326,7 +334,8 @@ class Model : public detail::GraphOwner {
     const Areas a = areas(rows_);
     std::copy_n(dy.data(), rows_ * out_features, a.output_grad);
     input_type dx(rows_);
-    layer::backward(context(), a.input, a.output, a.output_grad, a.input_grad, rows_, a.layer, a.scratch);
+    detail::backward_module<layer>(context(), a.input, a.output, a.output_grad, a.input_grad, rows_, a.layer,
+                                   a.scratch, hooks, "");
     std::copy_n(a.input_grad, rows_ * in_features, dx.data());
     end_graph();
     return dx;
@@ -336,6 +345,23 @@ class Model : public detail::GraphOwner {
   template <fixed_string Name>
   auto submodule() {
     return SubmoduleView<layer>(context(), eval_workspace_.get(), tile_rows).template submodule<Name>();
+  }
+
+  /// What loss.backward() runs: dLoss/dOutput in, parameter gradients
+  /// accumulated, no input gradient, so layers that only feed frozen
+  /// parameters are skipped.
+  template <class DY, class Hooks = NoHooks>
+    requires(RowsOf<DY, out_features> || std::is_same_v<DY, output_type>)
+  void backward_parameters(const DY& dy, Hooks&& hooks = {}) {
+    check_current(GradLink_for_current(), "call backward_parameters()");
+    if (dy.rows() != rows_)
+      throw ShapeError("ctnn: backward_parameters() got a gradient of " + std::to_string(dy.rows()) +
+                       " rows, but the last forward had " + std::to_string(rows_));
+    const Areas a = areas(rows_);
+    std::copy_n(dy.data(), rows_ * out_features, a.output_grad);
+    detail::backward_module<layer>(context(), a.input, a.output, a.output_grad, nullptr, rows_, a.layer, a.scratch,
+                                   hooks, "");
+    end_graph();
   }
 
   /// The Context of the whole model (for kernels, hooks and tools).

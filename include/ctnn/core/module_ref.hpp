@@ -13,6 +13,7 @@
 #include "ctnn/compose/named.hpp"
 #include "ctnn/core/children.hpp"
 #include "ctnn/core/context.hpp"
+#include "ctnn/core/tensor_ref.hpp"
 #include "ctnn/core/tensor_spec.hpp"
 
 namespace ctnn {
@@ -25,6 +26,7 @@ struct ParamRef {
   float* gradient = nullptr;
   bool* trainable = nullptr;        // the flag backward reads
   bool* range_trainable = nullptr;  // the same flag in the optimizers' view
+  Generator* generator = nullptr;   // the model's, for init functions
 
   std::span<const std::size_t> shape() const { return {spec->dims.data(), spec->rank}; }
   std::size_t size() const { return spec->numel(); }
@@ -34,6 +36,8 @@ struct ParamRef {
   std::span<float> span() const { return {values, size()}; }
   std::span<float> grad_span() const { return {gradient, size()}; }
   bool requires_grad() const { return *trainable; }
+  /// What init functions take: `init::zeros_(model.parameter("fc1.bias"))`.
+  operator TensorRef() const { return TensorRef{span(), spec->dims, spec->rank, generator}; }
   void requires_grad(bool on) const { *trainable = *range_trainable = on; }
 };
 
@@ -104,19 +108,22 @@ struct ModuleRef {
 
   static constexpr std::string_view kind = L::kind;
 
-  /// The parameter called `local` ("weight", "bias") of this module itself.
-  std::span<float> param(std::string_view local) const {
+  /// The parameter called `local` ("weight", "bias") of this module itself;
+  /// empty when it has none.
+  TensorRef param(std::string_view local) const {
     for (const TensorSpec& s : L::params)
-      if (s.name.view() == local) return {context.params + s.offset, s.numel()};
+      if (s.name.view() == local)
+        return TensorRef{{context.params + s.offset, s.numel()}, s.dims, s.rank, context.generator};
     return {};
   }
-  std::span<float> buffer(std::string_view local) const {
+  TensorRef buffer(std::string_view local) const {
     for (const TensorSpec& s : L::buffers)
-      if (s.name.view() == local && s.storage == Storage::buffer) return {context.buffers + s.offset, s.numel()};
+      if (s.name.view() == local && s.storage == Storage::buffer)
+        return TensorRef{{context.buffers + s.offset, s.numel()}, s.dims, s.rank, context.generator};
     return {};
   }
-  std::span<float> weight() const { return param("weight"); }
-  std::span<float> bias() const { return param("bias"); }
+  TensorRef weight() const { return param("weight"); }
+  TensorRef bias() const { return param("bias"); }
   /// Fan-in and fan-out as PyTorch's init computes them for the weight.
   std::size_t fan_in() const {
     if constexpr (requires { L::in_features; }) return L::in_features; else return 0;

@@ -60,7 +60,10 @@ inline TemporaryFile create_temporary_sibling(const std::filesystem::path& desti
   static std::atomic<unsigned long> counter{0};
   const std::filesystem::path directory =
       destination.has_parent_path() ? destination.parent_path() : std::filesystem::path(".");
-  const std::string stem = "." + destination.filename().string() + ".tmp." +
+  // Named after the destination where that fits, so a leftover is easy to
+  // trace; a destination name near the 255-byte limit gets a short name instead.
+  const std::string name = destination.filename().string();
+  const std::string stem = (name.size() <= 160 ? "." + name : std::string(".ctnn-save")) + ".tmp." +
                            std::to_string(static_cast<long>(::getpid())) + ".";
   int last_error = 0;
   std::filesystem::path candidate;
