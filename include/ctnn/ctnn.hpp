@@ -21,6 +21,9 @@
 #include "ctnn/compose/residual.hpp"
 #include "ctnn/compose/sequential.hpp"
 
+#include "ctnn/module/module.hpp"
+#include "ctnn/module/symbolic.hpp"
+
 #include "ctnn/train/checkpoint.hpp"
 #include "ctnn/train/init.hpp"
 #include "ctnn/train/loss.hpp"

@@ -33,6 +33,7 @@
 #include "ctnn/core/named_outputs.hpp"
 #include "ctnn/core/rng.hpp"
 #include "ctnn/core/submodule.hpp"
+#include "ctnn/module/module.hpp"
 #include "ctnn/train/optim/parameter_view.hpp"
 
 namespace ctnn {
@@ -345,6 +346,31 @@ class Model : public detail::GraphOwner {
   template <fixed_string Name>
   auto submodule() {
     return SubmoduleView<layer>(context(), eval_workspace_.get(), tile_rows).template submodule<Name>();
+  }
+
+  /// Runs another traced method of a custom module (the tutorial's
+  /// AutoEncoder::encode): `model.run([](const auto& m, auto x) { return m.encode(x); }, x)`.
+  /// Forward only, in the model's mode; its workspace is allocated per call.
+  template <class Method, RowsOf<in_features> X>
+    requires detail::CustomModule<Net>
+  auto run(Method, const X& x) {
+    using L = ModuleLayer<Net, in_features, Method>;
+    using Out = std::conditional_t<L::multi_output, NamedOutputs<L>, Batch<L::out_features>>;
+    const std::size_t n = x.rows();
+    Out y(n);
+    if (n == 0) return y;
+    FloatBlock ws(L::workspace_floats ? detail::aligned_floats(n * L::workspace_floats) : nullptr);
+    end_graph();
+    L::forward(context(), x.data(), y.data(), n, ws.get());
+    return y;
+  }
+
+  /// A custom module's `template <fixed_string Task> constexpr auto forward(auto x) const`:
+  /// the multi-task tutorial's forward(x, task) with the task chosen at compile time.
+  template <fixed_string Task, RowsOf<in_features> X>
+    requires detail::CustomModule<Net>
+  auto forward(const X& x) {
+    return run(detail::CallTask<Task>{}, x);
   }
 
   /// What loss.backward() runs: dLoss/dOutput in, parameter gradients

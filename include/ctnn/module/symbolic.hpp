@@ -1,0 +1,335 @@
+// Symbolic values for tracing a custom module's forward at compile time.
+//
+// A custom module's `forward(auto x)` is called once by the compiler, inside a
+// constant evaluation, with a `Sym<W>`: a handle (a node of a graph being
+// built) whose width W is part of its type. Every member call, +, -, *, scaling,
+// activation function, concat and slice appends a node and returns a new
+// handle, so `h = act(fc2(h)) + h` just moves `h` to a new node and a value
+// used twice is one node (the graph is a DAG). Widths are checked by the types:
+// adding Sym<16> to Sym<8> does not compile. The finished graph is a constant
+// from which Module<M>'s forward and backward are generated.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <string_view>
+
+#include "ctnn/core/context.hpp"
+#include "ctnn/core/fixed_string.hpp"
+#include "ctnn/core/layer.hpp"
+#include "ctnn/layers/activation.hpp"
+#include "ctnn/layers/softmax.hpp"
+
+namespace ctnn {
+
+namespace detail {
+struct Graph;
+struct Node;
+
+using NodeForward = void (*)(const Node&, const Context&, const float* const* inputs, float* out, std::size_t n,
+                             float* ws);
+/// Accumulates dLoss/dInput into each non-null `input_grads[k]`.
+using NodeBackward = void (*)(const Node&, const Context&, const float* const* inputs, const float* out,
+                              const float* out_grad, float* const* input_grads, std::size_t n, float* ws,
+                              float* scratch);
+
+enum class NodeKind { input, call, add, sub, mul, scale, concat, slice };
+
+inline constexpr std::size_t max_node_inputs = 8;
+inline constexpr std::size_t max_graph_nodes = 256;
+
+struct Node {
+  NodeKind kind = NodeKind::input;
+  std::array<std::size_t, max_node_inputs> inputs{};
+  std::size_t num_inputs = 0;
+  std::size_t width = 0;
+  std::string_view member;      // call of a member: its name; empty for a function (relu(h))
+  std::string_view child;       // call of one child of a member: heads.get<"classify">(h)
+  bool member_trainable = false;  // the called member owns parameters
+  float constant = 0.0f;        // scale
+  std::size_t begin = 0;        // slice
+  std::size_t workspace_floats = 0, grad_floats = 0;  // of the called layer, per row
+  NodeForward forward = nullptr;
+  NodeBackward backward = nullptr;
+};
+
+inline constexpr std::size_t max_graph_outputs = 16;
+
+struct Graph {
+  std::array<Node, max_graph_nodes> nodes{};
+  std::size_t count = 0;
+  std::size_t output = 0;  // the result of a forward that returns one value
+  // A forward that returns outputs<"a", "b">(ya, yb): named results.
+  std::array<std::size_t, max_graph_outputs> outputs{};
+  std::array<std::string_view, max_graph_outputs> output_names{};
+  std::size_t num_outputs = 0;
+
+  constexpr std::size_t add(const Node& node) {
+    if (count == max_graph_nodes) throw "ctnn: a custom module's forward has more than 256 operations";
+    nodes[count] = node;
+    return count++;
+  }
+};
+
+}  // namespace detail
+
+/// A value inside a traced forward: `W` features per row.
+template <std::size_t W>
+struct Sym {
+  static constexpr std::size_t width = W;
+  detail::Graph* graph = nullptr;
+  std::size_t id = 0;
+};
+
+namespace detail {
+
+template <class T>
+inline constexpr bool is_sym = false;
+template <std::size_t W>
+inline constexpr bool is_sym<Sym<W>> = true;
+
+template <class T>
+inline constexpr bool is_sym_outputs = requires { T::is_named_outputs; };
+
+// ---- node kernels -----------------------------------------------------------
+
+template <class L>
+void call_forward(const Node&, const Context& c, const float* const* in, float* out, std::size_t n, float* ws) {
+  L::forward(c, in[0], out, n, ws);
+}
+template <class L>
+void call_backward(const Node&, const Context& c, const float* const* in, const float* out, const float* dout,
+                   float* const* din, std::size_t n, float* ws, float* scratch) {
+  float* dx = din[0] ? scratch : nullptr;
+  L::backward(c, in[0], out, dout, dx, n, ws, scratch + n * L::in_features);
+  if (dx)
+    for (std::size_t i = 0; i < n * L::in_features; ++i) din[0][i] += dx[i];
+}
+
+template <NodeKind Op>
+void binary_forward(const Node& node, const Context&, const float* const* in, float* out, std::size_t n, float*) {
+  const float* a = in[0];
+  const float* b = in[1];
+  for (std::size_t i = 0; i < n * node.width; ++i) {
+    if constexpr (Op == NodeKind::add) out[i] = a[i] + b[i];
+    else if constexpr (Op == NodeKind::sub) out[i] = a[i] - b[i];
+    else out[i] = a[i] * b[i];
+  }
+}
+template <NodeKind Op>
+void binary_backward(const Node& node, const Context&, const float* const* in, const float*, const float* dout,
+                     float* const* din, std::size_t n, float*, float*) {
+  for (std::size_t i = 0; i < n * node.width; ++i) {
+    if constexpr (Op == NodeKind::add) {
+      if (din[0]) din[0][i] += dout[i];
+      if (din[1]) din[1][i] += dout[i];
+    } else if constexpr (Op == NodeKind::sub) {
+      if (din[0]) din[0][i] += dout[i];
+      if (din[1]) din[1][i] -= dout[i];
+    } else {
+      if (din[0]) din[0][i] += dout[i] * in[1][i];
+      if (din[1]) din[1][i] += dout[i] * in[0][i];
+    }
+  }
+}
+
+inline void scale_forward(const Node& node, const Context&, const float* const* in, float* out, std::size_t n,
+                          float*) {
+  for (std::size_t i = 0; i < n * node.width; ++i) out[i] = node.constant * in[0][i];
+}
+inline void scale_backward(const Node& node, const Context&, const float* const*, const float*, const float* dout,
+                           float* const* din, std::size_t n, float*, float*) {
+  if (din[0])
+    for (std::size_t i = 0; i < n * node.width; ++i) din[0][i] += node.constant * dout[i];
+}
+
+/// Widths of a concat's inputs, taken from the graph when the node is built.
+template <std::size_t... Ws>
+void concat_forward(const Node& node, const Context&, const float* const* in, float* out, std::size_t n, float*) {
+  constexpr std::array<std::size_t, sizeof...(Ws)> widths{Ws...};
+  for (std::size_t r = 0; r < n; ++r) {
+    float* o = out + r * node.width;
+    for (std::size_t k = 0; k < widths.size(); ++k)
+      for (std::size_t i = 0; i < widths[k]; ++i) *o++ = in[k][r * widths[k] + i];
+  }
+}
+template <std::size_t... Ws>
+void concat_backward(const Node& node, const Context&, const float* const*, const float*, const float* dout,
+                     float* const* din, std::size_t n, float*, float*) {
+  constexpr std::array<std::size_t, sizeof...(Ws)> widths{Ws...};
+  for (std::size_t r = 0; r < n; ++r) {
+    const float* g = dout + r * node.width;
+    for (std::size_t k = 0; k < widths.size(); ++k) {
+      if (din[k])
+        for (std::size_t i = 0; i < widths[k]; ++i) din[k][r * widths[k] + i] += g[i];
+      g += widths[k];
+    }
+  }
+}
+
+template <std::size_t InWidth>
+void slice_forward(const Node& node, const Context&, const float* const* in, float* out, std::size_t n, float*) {
+  for (std::size_t r = 0; r < n; ++r)
+    for (std::size_t i = 0; i < node.width; ++i) out[r * node.width + i] = in[0][r * InWidth + node.begin + i];
+}
+template <std::size_t InWidth>
+void slice_backward(const Node& node, const Context&, const float* const*, const float*, const float* dout,
+                    float* const* din, std::size_t n, float*, float*) {
+  if (!din[0]) return;
+  for (std::size_t r = 0; r < n; ++r)
+    for (std::size_t i = 0; i < node.width; ++i) din[0][r * InWidth + node.begin + i] += dout[r * node.width + i];
+}
+
+// ---- checks whose template arguments carry the sizes --------------------------
+
+template <char Operator, std::size_t LeftFeatures, std::size_t RightFeatures>
+struct elementwise_width_check {
+  static_assert(LeftFeatures == RightFeatures,
+                "ctnn: an elementwise operation (Operator) in a custom module's forward needs operands of the same "
+                "width (LeftFeatures, RightFeatures in this check's arguments)");
+  static constexpr bool ok = true;
+};
+
+template <std::size_t Begin, std::size_t End, std::size_t Features>
+struct slice_range_check {
+  static_assert(Begin < End && End <= Features,
+                "ctnn: slice<Begin, End>(h) needs Begin < End <= the width of h (Features in this check's arguments)");
+  static constexpr bool ok = true;
+};
+
+/// Appends a call of layer L (bound at the input's width) and returns its output.
+template <class L, std::size_t W>
+constexpr Sym<L::out_features> record_call(Sym<W> x, std::string_view member, std::string_view child = {}) {
+  Node node;
+  node.kind = NodeKind::call;
+  node.inputs[0] = x.id;
+  node.num_inputs = 1;
+  node.width = L::out_features;
+  node.member = member;
+  node.child = child;
+  node.member_trainable = L::num_params > 0;
+  node.workspace_floats = L::workspace_floats;
+  node.grad_floats = L::in_features + L::grad_floats;
+  node.forward = &call_forward<L>;
+  node.backward = &call_backward<L>;
+  return Sym<L::out_features>{x.graph, x.graph->add(node)};
+}
+
+template <NodeKind Op, char Symbol, std::size_t A, std::size_t B>
+constexpr Sym<A> record_binary(Sym<A> a, Sym<B> b) {
+  static_assert(elementwise_width_check<Symbol, A, B>::ok);
+  Node node;
+  node.kind = Op;
+  node.inputs[0] = a.id;
+  node.inputs[1] = b.id;
+  node.num_inputs = 2;
+  node.width = A;
+  node.forward = &binary_forward<Op>;
+  node.backward = &binary_backward<Op>;
+  return Sym<A>{a.graph, a.graph->add(node)};
+}
+
+template <std::size_t W>
+constexpr Sym<W> record_scale(Sym<W> a, float k) {
+  Node node;
+  node.kind = NodeKind::scale;
+  node.inputs[0] = a.id;
+  node.num_inputs = 1;
+  node.width = W;
+  node.constant = k;
+  node.forward = &scale_forward;
+  node.backward = &scale_backward;
+  return Sym<W>{a.graph, a.graph->add(node)};
+}
+
+}  // namespace detail
+
+// ---- the operations a forward can use ------------------------------------------
+
+template <std::size_t A, std::size_t B>
+constexpr Sym<A> operator+(Sym<A> a, Sym<B> b) { return detail::record_binary<detail::NodeKind::add, '+'>(a, b); }
+template <std::size_t A, std::size_t B>
+constexpr Sym<A> operator-(Sym<A> a, Sym<B> b) { return detail::record_binary<detail::NodeKind::sub, '-'>(a, b); }
+/// Elementwise (Hadamard) product, as `a * b` on tensors of one shape in PyTorch.
+template <std::size_t A, std::size_t B>
+constexpr Sym<A> operator*(Sym<A> a, Sym<B> b) { return detail::record_binary<detail::NodeKind::mul, '*'>(a, b); }
+template <std::size_t W>
+constexpr Sym<W> operator*(float k, Sym<W> a) { return detail::record_scale(a, k); }
+template <std::size_t W>
+constexpr Sym<W> operator*(Sym<W> a, float k) { return detail::record_scale(a, k); }
+template <std::size_t W>
+constexpr Sym<W> operator/(Sym<W> a, float k) { return detail::record_scale(a, 1.0f / k); }
+template <std::size_t W>
+constexpr Sym<W> operator-(Sym<W> a) { return detail::record_scale(a, -1.0f); }
+
+/// Any layer spec applied as a function, without being a member: apply<Tanh>(h).
+template <class Spec, std::size_t W>
+constexpr auto apply(Sym<W> x) {
+  return detail::record_call<bind_t<Spec, W>>(x, {});
+}
+
+template <std::size_t W> constexpr Sym<W> relu(Sym<W> x) { return apply<ReLU>(x); }
+template <std::size_t W> constexpr Sym<W> tanh(Sym<W> x) { return apply<Tanh>(x); }
+template <std::size_t W> constexpr Sym<W> sigmoid(Sym<W> x) { return apply<Sigmoid>(x); }
+template <std::size_t W> constexpr Sym<W> gelu(Sym<W> x) { return apply<GELU>(x); }
+template <std::size_t W> constexpr Sym<W> silu(Sym<W> x) { return apply<SiLU>(x); }
+template <std::size_t W> constexpr Sym<W> elu(Sym<W> x) { return apply<ELU<>>(x); }
+template <std::size_t W> constexpr Sym<W> softplus(Sym<W> x) { return apply<Softplus<>>(x); }
+template <std::size_t W> constexpr Sym<W> leaky_relu(Sym<W> x) { return apply<LeakyReLU<>>(x); }
+template <std::size_t W> constexpr Sym<W> softmax(Sym<W> x) { return apply<Softmax>(x); }
+template <std::size_t W> constexpr Sym<W> log_softmax(Sym<W> x) { return apply<LogSoftmax>(x); }
+
+/// Features of several values side by side: concat(a, b) has a's then b's.
+template <std::size_t... Ws>
+constexpr Sym<(Ws + ...)> concat(Sym<Ws>... parts) {
+  static_assert(sizeof...(Ws) >= 1 && sizeof...(Ws) <= detail::max_node_inputs,
+                "ctnn: concat takes between 1 and 8 values");
+  detail::Node node;
+  node.kind = detail::NodeKind::concat;
+  detail::Graph* graph = nullptr;
+  ((node.inputs[node.num_inputs++] = parts.id, graph = parts.graph), ...);
+  node.width = (Ws + ...);
+  node.forward = &detail::concat_forward<Ws...>;
+  node.backward = &detail::concat_backward<Ws...>;
+  return Sym<(Ws + ...)>{graph, graph->add(node)};
+}
+
+/// Several named results of one forward (the multi-task tutorial's dict of
+/// heads): `return outputs<"classify", "regress">(c, r);`. A model then returns
+/// NamedOutputs, `out.get<"classify">()`.
+template <std::size_t K>
+struct SymOutputs {
+  static constexpr bool is_named_outputs = true;
+  detail::Graph* graph = nullptr;
+  std::array<std::size_t, K> ids{};
+  std::array<std::string_view, K> names{};
+};
+
+template <fixed_string... Names, std::size_t... Ws>
+constexpr SymOutputs<sizeof...(Ws)> outputs(Sym<Ws>... values) {
+  static_assert(sizeof...(Names) == sizeof...(Ws), "ctnn: outputs<\"a\", \"b\">(a, b) needs one name per value");
+  static_assert(sizeof...(Ws) >= 1 && sizeof...(Ws) <= detail::max_graph_outputs, "ctnn: 1 to 16 named outputs");
+  SymOutputs<sizeof...(Ws)> out;
+  std::size_t i = 0;
+  ((out.ids[i] = values.id, out.graph = values.graph, ++i), ...);
+  i = 0;
+  ((out.names[i++] = Names.view()), ...);
+  return out;
+}
+
+/// Features [Begin, End) of each row.
+template <std::size_t Begin, std::size_t End, std::size_t W>
+constexpr Sym<End - Begin> slice(Sym<W> x) {
+  static_assert(detail::slice_range_check<Begin, End, W>::ok);
+  detail::Node node;
+  node.kind = detail::NodeKind::slice;
+  node.inputs[0] = x.id;
+  node.num_inputs = 1;
+  node.width = End - Begin;
+  node.begin = Begin;
+  node.forward = &detail::slice_forward<W>;
+  node.backward = &detail::slice_backward<W>;
+  return Sym<End - Begin>{x.graph, x.graph->add(node)};
+}
+
+}  // namespace ctnn

@@ -1,0 +1,255 @@
+// Custom modules (module/module.hpp): the conformance cases written as
+// PyTorch's nn.Module subclasses are, with the same names and numbers, and the
+// parity of a custom module with the same network written as a pipeline.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <sstream>
+
+#include "conformance.hpp"
+#include "networks.hpp"
+
+namespace ctnn::test {
+namespace {
+
+struct ResidualMLP {  // CONFORMANCE.md 7.3, verbatim in spirit
+  CTNN_MODULE(ResidualMLP,
+              (Linear<3, 16>, fc1),
+              (Linear<16, 16>, fc2),
+              (Linear<16, 1>, head),
+              (ReLU, act));
+  constexpr auto forward(auto x) const {
+    auto h = act(fc1(x));
+    h = act(fc2(h)) + h;
+    return head(h);
+  }
+};
+static_assert(ResidualMLP::num_params == 353);
+static_assert(ResidualMLP::in_features == 3 && ResidualMLP::out_width(3) == 1);
+static_assert(Model<ResidualMLP>::layer::params[2].name == "fc2.weight");
+
+struct Autoencoder {  // 7.8, with the extra method encode
+  CTNN_MODULE(Autoencoder,
+              (Sequential<Linear<20, 64>, ReLU, Linear<64, 4>>, encoder),
+              (Sequential<Linear<4, 64>, ReLU, Linear<64, 20>>, decoder));
+  constexpr auto encode(auto x) const { return encoder(x); }
+  constexpr auto forward(auto x) const { return decoder(encode(x)); }
+};
+
+struct DynamicMLP {  // 7.9: the ModuleList loop, relu between layers
+  CTNN_MODULE(DynamicMLP, (MLP<12, 32, 16, 8, 3>, layers));
+  constexpr auto forward(auto x) const { return layers(x); }
+};
+
+struct MultiTask {  // 7.10: a trunk and a ModuleDict of heads
+  CTNN_MODULE(MultiTask,
+              (Linear<16, 32>, shared),
+              (Heads<Named<"classify", Linear<32, 10>>, Named<"regress", Linear<32, 1>>>, heads));
+  constexpr auto forward(auto x) const {  // every head, as the tutorial's dict
+    auto h = relu(shared(x));
+    return outputs<"classify", "regress">(heads.get<"classify">(h), heads.get<"regress">(h));
+  }
+  template <fixed_string Task>  // the tutorial's forward(x, task_name), chosen at compile time
+  constexpr auto forward(auto x) const {
+    return heads.get<Task>(relu(shared(x)));
+  }
+};
+
+template <class Net>
+void expect_case(const std::string& name, const Case& c, Model<Net>& model) {
+  load_safetensors(model, c.path(), conformance_options());
+  const typename Model<Net>::input_type x(c.rows("input"), c.f32("input"));
+  auto y = model(x);
+  EXPECT_TRUE(all_close(name + " output", y.values(), c.f32("output"), forward_tolerance));
+}
+
+template <class Net, class Loss, class Target, class MakeOpt>
+void expect_training(const std::string& name, Loss loss_fn, const Target& target, MakeOpt make_opt) {
+  SCOPED_TRACE(name);
+  const Case c(name);
+  Model<Net> model;
+  load_safetensors(model, c.path(), conformance_options());
+  const typename Model<Net>::input_type x(c.rows("input"), c.f32("input"));
+  auto y = model(x);
+  EXPECT_TRUE(all_close("output", y.values(), c.f32("output"), forward_tolerance));
+  Batch<Model<Net>::out_features> dy(y.rows());
+  loss_fn.compute(y.data(), target.data(), y.rows(), Model<Net>::out_features, dy.data());
+  model.zero_grad();
+  const auto dx = model.backward(dy);
+  EXPECT_TRUE(all_close("grad.input", dx.values(), c.f32("grad.input"), gradient_tolerance));
+  for (auto&& p : model.named_parameters())
+    EXPECT_TRUE(all_close("grad." + std::string(p.name), {p.grad(), p.size()}, c.f32("grad." + std::string(p.name)),
+                          gradient_tolerance));
+  Model<Net> fresh;
+  load_safetensors(fresh, c.path(), conformance_options());
+  auto opt = make_opt(fresh);
+  for (int k = 1; k <= 3; ++k) {
+    const std::string step = "step" + std::to_string(k) + ".";
+    opt.zero_grad();
+    auto loss = loss_fn(fresh(x), target);
+    EXPECT_TRUE(all_close(step + "loss", std::vector<float>{loss.item()}, c.f32(step + "loss"), gradient_tolerance));
+    loss.backward();
+    opt.step();
+    for (auto&& p : fresh.named_parameters())
+      EXPECT_TRUE(all_close(step + std::string(p.name), {p.data(), p.size()}, c.f32(step + std::string(p.name)),
+                            gradient_tolerance));
+  }
+}
+
+TEST(CustomModule, SeedResidualMlpMatchesPyTorchWithItsOwnKeys) {
+  const Case c("seed_residual_mlp");
+  expect_training<ResidualMLP>("seed_residual_mlp", MSELoss{}, Batch<1>(c.rows("target"), c.f32("target")),
+                               [](auto& m) { return optim::Adam(m, {.lr = 1e-2f}); });
+}
+
+TEST(CustomModule, AutoencoderAndItsEncodeMethod) {
+  const Case c("autoencoder");
+  expect_training<Autoencoder>("autoencoder", MSELoss{}, Batch<20>(c.rows("target"), c.f32("target")),
+                               [](auto& m) { return optim::Adam(m, {.lr = 1e-3f}); });
+  Model<Autoencoder> model;
+  load_safetensors(model, c.path(), conformance_options());
+  const Batch<20> x(c.rows("input"), c.f32("input"));
+  const Batch<4> code = model.run([](const auto& m, auto in) { return m.encode(in); }, x);
+  EXPECT_TRUE(all_close("encode.output", code.values(), c.f32("encode.output"), forward_tolerance));
+  EXPECT_EQ(std::string(model.named_parameters()[0].name), "encoder.0.weight");
+}
+
+TEST(CustomModule, DynamicMlp) {
+  const Case c("dynamic_mlp");
+  Labels target(c.rows("target"));
+  const auto t = c.i64("target");
+  std::copy(t.begin(), t.end(), target.data());
+  expect_training<DynamicMLP>("dynamic_mlp", CrossEntropyLoss{}, target, [](auto& m) {
+    return optim::SGD(m, {.lr = 0.1f, .momentum = 0.5f, .dampening = 0.1f});
+  });
+}
+
+TEST(CustomModule, MultiTaskBothHeadsSummedLossAndTaskSelection) {
+  const Case c("multitask");
+  const Batch<16> x(c.rows("input"), c.f32("input"));
+  Labels classes(c.rows("target.classify"));
+  const auto t = c.i64("target.classify");
+  std::copy(t.begin(), t.end(), classes.data());
+  const Batch<1> values(c.rows("target.regress"), c.f32("target.regress"));
+  CrossEntropyLoss ce;
+  MSELoss mse;
+  Model<MultiTask> model;
+  load_safetensors(model, c.path(), conformance_options());
+  EXPECT_EQ(std::string(model.named_parameters()[2].name), "heads.classify.weight");
+  auto out = model(x);
+  auto cls = out.get<"classify">();
+  auto reg = out.get<"regress">();
+  EXPECT_TRUE(all_close("output.classify", {cls.data(), cls.size()}, c.f32("output.classify"), forward_tolerance));
+  EXPECT_TRUE(all_close("output.regress", {reg.data(), reg.size()}, c.f32("output.regress"), forward_tolerance));
+  const Batch<10> only_classify = model.forward<"classify">(x);
+  EXPECT_TRUE(all_close("forward<classify>", only_classify.values(), c.f32("output.classify"), forward_tolerance));
+  const Batch<1> only_regress = model.forward<"regress">(x);
+  EXPECT_TRUE(all_close("forward<regress>", only_regress.values(), c.f32("output.regress"), forward_tolerance));
+
+  Model<MultiTask> fresh;
+  load_safetensors(fresh, c.path(), conformance_options());
+  optim::SGD opt(fresh, {.lr = 0.1f});
+  for (int k = 1; k <= 3; ++k) {
+    const std::string step = "step" + std::to_string(k) + ".";
+    opt.zero_grad();
+    auto o = fresh(x);
+    auto loss = ce(o.get<"classify">(), classes) + mse(o.get<"regress">(), values);
+    EXPECT_TRUE(all_close(step + "loss", std::vector<float>{loss.item()}, c.f32(step + "loss"), gradient_tolerance));
+    loss.backward();
+    opt.step();
+    for (auto&& p : fresh.named_parameters())
+      EXPECT_TRUE(all_close(step + std::string(p.name), {p.data(), p.size()}, c.f32(step + std::string(p.name)),
+                            gradient_tolerance));
+  }
+}
+
+// ---- parity: the same network as a pipeline and as a custom module
+
+using Pipeline = Sequential<Named<"fc1", Linear<5, 13>>, Named<"act", Tanh>, Named<"fc2", Linear<13, 37>>,
+                            Named<"gate", Sigmoid>, Named<"out", Linear<37, 3>>>;
+struct Custom {
+  CTNN_MODULE(Custom, (Linear<5, 13>, fc1), (Tanh, act), (Linear<13, 37>, fc2), (Sigmoid, gate), (Linear<37, 3>, out));
+  constexpr auto forward(auto x) const { return out(gate(fc2(act(fc1(x))))); }
+};
+
+TEST(CustomModule, ParityWithThePipelineIsBitForBit) {
+  Model<Pipeline> pipe{seed(5)};
+  Model<Custom> custom{seed(5)};
+  ASSERT_EQ(Model<Pipeline>::num_params, Model<Custom>::num_params);
+  for (std::size_t i = 0; i < Model<Custom>::num_param_tensors; ++i)
+    EXPECT_EQ(std::string(pipe.named_parameters()[i].name), std::string(custom.named_parameters()[i].name));
+  std::copy(pipe.parameters().begin(), pipe.parameters().end(), custom.parameters().begin());
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d;
+  for (std::size_t rows : {1u, 7u, 300u}) {
+    Batch<5> x(rows);
+    for (float& v : x) v = d(rng);
+    Batch<3> dy(rows);
+    for (float& v : dy) v = d(rng);
+    pipe.zero_grad();
+    custom.zero_grad();
+    const auto a = pipe(x);
+    const auto b = custom(x);
+    ASSERT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << rows;
+    const auto ga = pipe.backward(dy);
+    const auto gb = custom.backward(dy);
+    ASSERT_TRUE(std::equal(ga.begin(), ga.end(), gb.begin())) << rows;
+    ASSERT_TRUE(std::equal(pipe.gradients().begin(), pipe.gradients().end(), custom.gradients().begin())) << rows;
+  }
+  std::ostringstream p, q;
+  p << pipe;
+  q << custom;
+  EXPECT_EQ(p.str().substr(p.str().find('\n')), q.str().substr(q.str().find('\n')));  // same tree under the root
+}
+
+struct Residual2 {  // a skip connection and a value used three times, with concat and slice
+  CTNN_MODULE(Residual2, (Linear<5, 8>, a), (Linear<8, 8>, b), (Linear<16, 4>, c));
+  constexpr auto forward(auto x) const {
+    auto h = a(x);
+    auto g = relu(b(h)) * h + 0.5f * h;
+    auto both = concat(g, h - g);
+    return c(both) + slice<0, 4>(h);
+  }
+};
+
+TEST(CustomModule, SharedValuesConcatSliceMatchFiniteDifferences) {
+  Model<Residual2> model{seed(3)};
+  Batch<5> x(3);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> d;
+  for (float& v : x) v = d(rng);
+  Batch<4> dy(3);
+  for (float& v : dy) v = d(rng);
+  model.eval();
+  auto loss_of = [&](const Batch<5>& in) {
+    const auto y = model(in);
+    double s = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) s += double(y.data()[i]) * dy.data()[i];
+    return s;
+  };
+  model.train();
+  model.zero_grad();
+  model(x);
+  const auto gx = model.backward(dy);
+  model.eval();
+  for (std::size_t i = 0; i < x.size(); ++i) {  // dLoss/dInput by central differences (in double)
+    Batch<5> plus = x, minus = x;
+    plus.data()[i] += 1e-2f;
+    minus.data()[i] -= 1e-2f;
+    EXPECT_NEAR(gx.data()[i], (loss_of(plus) - loss_of(minus)) / 2e-2, 2e-2) << i;
+  }
+  auto w = model.parameter("b.weight");
+  const std::vector<float> analytic(w.grad(), w.grad() + w.size());
+  for (std::size_t i = 0; i < w.size(); i += 7) {
+    const float keep = w.data()[i];
+    w.data()[i] = keep + 1e-2f;
+    const double up = loss_of(x);
+    w.data()[i] = keep - 1e-2f;
+    const double down = loss_of(x);
+    w.data()[i] = keep;
+    EXPECT_NEAR(analytic[i], (up - down) / 2e-2, 2e-2) << i;
+  }
+}
+
+}  // namespace
+}  // namespace ctnn::test
