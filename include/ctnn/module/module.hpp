@@ -448,9 +448,11 @@ struct ModuleLayer {
 #define CTNN_MODULE(Self, ...)                                                                          \
   CTNN_PP_FOR_EACH(CTNN_DETAIL_DECLARE, __VA_ARGS__)                                                    \
   using ctnn_members = ::ctnn::type_list<CTNN_PP_LIST(CTNN_DETAIL_LIST, __VA_ARGS__)>;                  \
-  static constexpr ::std::string_view ctnn_kind = #Self;                                                \
-  static constexpr ::std::size_t in_features = ::ctnn::detail::members_info<ctnn_members>::first_fixed_width; \
-  static constexpr ::std::size_t num_params = ::ctnn::detail::members_info<ctnn_members>::num_params;  \
+  [[maybe_unused]] static constexpr ::std::string_view ctnn_kind = #Self;                               \
+  [[maybe_unused]] static constexpr ::std::size_t in_features =                                         \
+      ::ctnn::detail::members_info<ctnn_members>::first_fixed_width;                                    \
+  [[maybe_unused]] static constexpr ::std::size_t num_params =                                          \
+      ::ctnn::detail::members_info<ctnn_members>::num_params;                                           \
   /* a template, so that forward is traced only once the struct is complete */                        \
   template <class ctnn_self = Self>                                                                     \
   static constexpr ::std::size_t out_width(::std::size_t) {                                              \
