@@ -296,7 +296,10 @@ struct ModuleLayer {
             node.forward(node, node_context<id>(c), inputs, out, n, ws + n * layout.workspace[id]);
             if constexpr (detail::has_hooks<Hooks> && requires { hooks.forward(ModuleIO{}); }) {
               if constexpr (node.kind == detail::NodeKind::call && !node.member.empty())
-                hooks.forward(ModuleIO{detail::child_name<Hooks>(name, node.member), "member",
+                hooks.forward(ModuleIO{node.child.empty() ? detail::child_name<Hooks>(name, node.member)
+                                                          : detail::child_name<Hooks>(
+                                                                detail::child_name<Hooks>(name, node.member), node.child),
+                                       node.kind_name,
                                        {inputs[0], n, graph.nodes[node.inputs[0]].width}, {out, n, node.width}});
             }
           }(),

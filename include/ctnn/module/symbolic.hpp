@@ -45,6 +45,7 @@ struct Node {
   std::size_t width = 0;
   std::string_view member;      // call of a member: its name; empty for a function (relu(h))
   std::string_view child;       // call of one child of a member: heads.get<"classify">(h)
+  std::string_view kind_name;   // the called layer's kind ("Linear"), for hooks
   bool member_trainable = false;  // the called member owns parameters
   float constant = 0.0f;        // scale
   std::size_t begin = 0;        // slice
@@ -207,6 +208,7 @@ constexpr Sym<L::out_features> record_call(Sym<W> x, std::string_view member, st
   node.width = L::out_features;
   node.member = member;
   node.child = child;
+  node.kind_name = L::kind;
   node.member_trainable = L::num_params > 0;
   node.workspace_floats = L::workspace_floats;
   node.grad_floats = L::in_features + L::grad_floats;
