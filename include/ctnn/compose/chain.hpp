@@ -21,12 +21,18 @@ namespace ctnn::detail {
 template <std::size_t LayerPosition, std::size_t ExpectsFeatures, std::size_t GetsFeatures,
           class Layer, class PreviousLayer>
 struct sequential_layer_input_check {
-  static_assert(ExpectsFeatures == GetsFeatures,
+  static constexpr bool ok = ExpectsFeatures == GetsFeatures;
+};
+// The assertion sits in a function, not in the check's class, so that clang
+// reports it once instead of again at every constant computed from it.
+template <class Check>
+constexpr bool require_sequential_widths() {
+  static_assert(Check::ok,
                 "ctnn: shape mismatch in Sequential: the layer at LayerPosition expects ExpectsFeatures "
                 "input features, but the layer before it (PreviousLayer) produces GetsFeatures "
                 "(values in this check's template arguments)");
-  static constexpr bool ok = true;
-};
+  return true;
+}
 
 template <std::size_t FirstPosition, std::size_t SecondPosition, class First, class Second>
 struct duplicate_sibling_name_check {
@@ -37,9 +43,9 @@ struct duplicate_sibling_name_check {
   static constexpr bool ok = true;
 };
 
-template <std::size_t LayerPosition, class Layer>
+template <std::size_t LayerPosition, class Layer, bool IsLast>
 struct multi_output_not_last_check {
-  static_assert(!Layer::multi_output,
+  static_assert(IsLast || !Layer::multi_output,
                 "ctnn: a layer with several named outputs (Heads) must be the last of its Sequential");
   static constexpr bool ok = true;
 };
@@ -73,9 +79,10 @@ constexpr bool check_input_width() {
     if constexpr (S::in_features == widths[I]) {
       return true;
     } else if constexpr (I == 0) {
-      return sequential_layer_input_check<I, S::in_features, widths[I], S, void>::ok;
+      return require_sequential_widths<sequential_layer_input_check<I, S::in_features, widths[I], S, void>>();
     } else {
-      return sequential_layer_input_check<I, S::in_features, widths[I], S, type_at<I - 1, Specs>>::ok;
+      return require_sequential_widths<
+          sequential_layer_input_check<I, S::in_features, widths[I], S, type_at<I - 1, Specs>>>();
     }
   }
 }
@@ -161,9 +168,10 @@ struct Chain<type_list<Ls...>> {
   }();
   static constexpr bool only_last_multi_output = [] {
     return []<std::size_t... I>(std::index_sequence<I...>) {
-      return ((I + 1 == K || multi_output_not_last_check<I, type_at<I, children>>::ok) && ...);
+      return (multi_output_not_last_check<I, type_at<I, children>, I + 1 == K>::ok && ...);
     }(std::make_index_sequence<K>{});
   }();
+  static_assert(names_unique && only_last_multi_output);
 
   template <std::size_t I>
   static Context child_context(const Context& c) {

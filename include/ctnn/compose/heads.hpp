@@ -47,6 +47,7 @@ struct HeadsLayer {
                                      W, HeadSpecs>::ok &&
             ...);
   }(std::index_sequence_for<HeadSpecs...>{});
+  static_assert(heads_named && heads_fit);
   static constexpr auto duplicate = detail::first_duplicate_label(placements);
   static_assert(duplicate[0] == K, "ctnn: two heads of Heads<...> have the same name");
 

@@ -23,6 +23,20 @@ struct residual_width_check {
                 "use ProjectedResidual<Linear<In, Out, false>, Body> when the width changes");
   static constexpr bool ok = true;
 };
+template <std::size_t ProjectionFeatures, std::size_t BodyFeatures>
+struct projected_residual_width_check {
+  static_assert(ProjectionFeatures == BodyFeatures,
+                "ctnn: ProjectedResidual<Projection, Body> adds the projection's output to the body's, so both must "
+                "produce the same number of features (ProjectionFeatures, BodyFeatures in this check's arguments)");
+  static constexpr bool ok = true;
+};
+template <std::size_t ExpectsFeatures, std::size_t GetsFeatures, class Child>
+struct projected_residual_input_check {
+  static_assert(ExpectsFeatures == any_width || ExpectsFeatures == GetsFeatures,
+                "ctnn: a child of ProjectedResidual expects a different number of input features than the "
+                "ProjectedResidual gets (ExpectsFeatures, GetsFeatures, Child in this check's arguments)");
+  static constexpr bool ok = true;
+};
 }  // namespace detail
 
 template <std::size_t W, class... Specs>
@@ -31,6 +45,7 @@ struct ResidualLayer : detail::Chain<typename detail::bind_chain<W, Specs...>::t
   static constexpr std::string_view kind = "Residual";
   static constexpr bool widths_checked = detail::bind_chain<W, Specs...>::widths_match;
   static constexpr bool width_kept = detail::residual_width_check<W, body::out_features>::ok;
+  static_assert(widths_checked && width_kept);
 
   static constexpr std::size_t in_features = W;
   static constexpr std::size_t out_features = W;
@@ -85,9 +100,9 @@ template <std::size_t W, class ProjectionSpec, class BodySpec>
 struct ProjectedResidualLayer {
   using projection = bind_t<ProjectionSpec, W>;
   using body = bind_t<BodySpec, W>;
-  static_assert(projection::out_features == body::out_features,
-                "ctnn: ProjectedResidual<Projection, Body>: the projection and the body must produce "
-                "the same number of features");
+  static_assert(detail::projected_residual_input_check<ProjectionSpec::in_features, W, ProjectionSpec>::ok &&
+                detail::projected_residual_input_check<BodySpec::in_features, W, BodySpec>::ok);
+  static_assert(detail::projected_residual_width_check<projection::out_features, body::out_features>::ok);
   using children = type_list<projection, body>;
   static constexpr auto placements = detail::place_in_sequence<projection, body>();
   static constexpr std::string_view kind = "ProjectedResidual";

@@ -16,6 +16,7 @@ template <std::size_t W, class... Specs>
 struct SequentialLayer : detail::Chain<typename detail::bind_chain<W, Specs...>::type> {
   static constexpr std::string_view kind = "Sequential";
   static constexpr bool widths_checked = detail::bind_chain<W, Specs...>::widths_match;
+  static_assert(widths_checked);
   template <std::size_t>
   using bind = SequentialLayer;
   static void print(std::ostream& os, int indent) {
