@@ -607,8 +607,8 @@ TEST(Model, ApplyCanReinitialiseEveryLinear) {
     using L = typename decltype(m)::layer;
     if constexpr (is_linear<L>) {
       ++linears;
-      for (float& b : m.bias()) b = 0.0f;
-      for (float& w : m.weight()) w = 1.0f / float(m.fan_in());
+      for (float& b : m.bias().values) b = 0.0f;
+      for (float& w : m.weight().values) w = 1.0f / float(m.fan_in());
       EXPECT_EQ(m.weight().size(), m.fan_in() * m.fan_out());
     }
   });
@@ -674,7 +674,7 @@ TEST(Model, HeadsInEvalModeOverManyTiles) {
 
 // ---- initialisation -------------------------------------------------------------
 
-using InitNet = Sequential<Linear<5, 13>, ReLU, Linear<13, 37>, Tanh, Linear<37, 7, false>, Named<"big", Linear<784, 37>>>;
+using InitNet = Sequential<Linear<5, 13>, ReLU, Linear<13, 37>, Tanh, Linear<37, 784, false>, Named<"big", Linear<784, 37>>>;
 
 TEST(Model, DefaultInitIsPyTorchsUniformBound) {
   Model<InitNet> model{seed(2)};

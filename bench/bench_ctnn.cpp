@@ -1,0 +1,167 @@
+// ctnn on the issue-6 workloads (bench/workloads.hpp): batch-1 latency
+// (independent and chained calls, the Vec<F> single-sample path in eval mode),
+// forward throughput, one training step, and the sine task. Run by
+// bench/run.sh; names are "ctnn/<workload>/<measure>".
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "workloads.hpp"
+
+using namespace ctnn;
+using namespace bench;
+
+namespace {
+
+template <class Net>
+void latency(benchmark::State& st) {
+  constexpr std::size_t in = Model<Net>::in_features;
+  Model<Net> model{seed(1)};
+  model.eval();
+  Vec<in> x;
+  fill_uniform(x.data(), in, 7);
+  for (auto _ : st) {
+    benchmark::DoNotOptimize(x);
+    auto y = model(x);
+    benchmark::DoNotOptimize(y);
+  }
+}
+
+template <class Net>
+void chained(benchmark::State& st) {
+  constexpr std::size_t in = Model<Net>::in_features;
+  Model<Net> model{seed(1)};
+  model.eval();
+  Vec<in> x0;
+  fill_uniform(x0.data(), in, 7);
+  Vec<in> x = x0;
+  for (auto _ : st) {
+    auto y = model(x);
+    x[0] = x0[0] + chain_gain * y[0];  // the next call needs this call's output
+  }
+  benchmark::DoNotOptimize(x);
+}
+
+template <class Net>
+void throughput(benchmark::State& st, std::size_t rows, double flops) {
+  constexpr std::size_t in = Model<Net>::in_features;
+  constexpr std::size_t out = Model<Net>::out_features;
+  Model<Net> model{seed(1)};
+  model.eval();
+  Batch<in> x(rows);
+  Batch<out> y(rows);
+  fill_uniform(x.data(), x.size(), 11);
+  for (auto _ : st) {
+    model.forward_into(x.data(), y.data(), rows);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * rows));
+  st.counters["GFLOPs"] = benchmark::Counter(flops * static_cast<double>(rows) * 1e-9,
+                                             benchmark::Counter::kIsIterationInvariantRate);
+}
+
+template <class Net, bool Classify = false>
+void train_step(benchmark::State& st, std::size_t rows) {
+  constexpr std::size_t in = Model<Net>::in_features;
+  constexpr std::size_t out = Model<Net>::out_features;
+  Model<Net> model{seed(1)};
+  model.train();
+  optim::SGD opt(model, {.lr = 1e-3f});
+  Batch<in> x(rows);
+  fill_uniform(x.data(), x.size(), 13);
+  Batch<out> target(rows);
+  fill_uniform(target.data(), target.size(), 17);
+  Labels labels(rows);
+  for (std::size_t i = 0; i < rows; ++i) labels[i] = static_cast<std::int64_t>(i % out);
+  for (auto _ : st) {
+    opt.zero_grad();
+    if constexpr (Classify) {
+      auto loss = CrossEntropyLoss{}(model(x), labels);
+      loss.backward();
+      benchmark::DoNotOptimize(loss);
+    } else {
+      auto loss = MSELoss{}(model(x), target);
+      loss.backward();
+      benchmark::DoNotOptimize(loss);
+    }
+    opt.step();
+    benchmark::ClobberMemory();
+  }
+  st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * rows));
+}
+
+std::string sine_data_file() {
+  if (const char* p = std::getenv("CTNN_BENCH_SINE_DATA")) return p;
+  return CTNN_BENCH_SINE_DATA;
+}
+
+// The tutorial's sine task. Data and the Xavier-initialised starting weights
+// come from tests/data/sinenet.safetensors (PyTorch: manual_seed(42) for the
+// model, manual_seed(0) for 200 points x ~ U(0, 2 pi), y = sin x + 0.1 noise),
+// so every implementation starts from the same numbers. One epoch: zero_grad,
+// forward of all 200 points, MSE, backward, SGD step (lr 0.05); training stops
+// after the first epoch whose loss is below 0.02.
+void sine_task(benchmark::State& st) {
+  const std::string file = sine_data_file();
+  const auto data = SafetensorsFile::read(file);
+  const Batch<1> x(200, data.to_f32("input"));
+  const Batch<1> t(200, data.to_f32("target"));
+  Model<W2> model;
+  load_safetensors(model, file, {.prefix = "param."});
+  const std::vector<float> initial(model.parameters().begin(), model.parameters().end());
+  model.train();
+  int epochs = 0;
+  float last = 0.0f;
+  for (auto _ : st) {
+    std::copy(initial.begin(), initial.end(), model.parameters().begin());
+    optim::SGD opt(model, {.lr = sine_lr});
+    epochs = 0;
+    while (epochs < sine_max_epochs) {
+      opt.zero_grad();
+      auto loss = MSELoss{}(model(x), t);
+      loss.backward();
+      opt.step();
+      ++epochs;
+      last = loss.item();
+      if (last < sine_target_mse) break;
+    }
+  }
+  st.counters["epochs"] = epochs;
+  st.counters["final_loss"] = last;
+}
+
+template <class Net>
+void register_workload(const std::string& w, std::size_t tp_rows, double flops, std::size_t train_rows,
+                       bool classify = false) {
+  const std::string p = "ctnn/" + w + "/";
+  benchmark::RegisterBenchmark((p + "latency").c_str(), latency<Net>);
+  benchmark::RegisterBenchmark((p + "chained").c_str(), chained<Net>);
+  benchmark::RegisterBenchmark((p + "throughput").c_str(),
+                               [=](benchmark::State& st) { throughput<Net>(st, tp_rows, flops); });
+  if (classify)
+    benchmark::RegisterBenchmark((p + "train").c_str(),
+                                 [=](benchmark::State& st) { train_step<Net, true>(st, train_rows); });
+  else
+    benchmark::RegisterBenchmark((p + "train").c_str(),
+                                 [=](benchmark::State& st) { train_step<Net, false>(st, train_rows); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_workload<W6>("W6", throughput_batch, flops_w6, train_batch);
+  register_workload<W1>("W1", throughput_batch, flops_w1, train_batch);
+  register_workload<W2>("W2", throughput_batch, flops_w2, train_batch_w2);
+  register_workload<W3>("W3", throughput_batch, flops_w3, train_batch, true);
+  register_workload<W4>("W4", throughput_batch, flops_w4, train_batch);
+  register_workload<W5>("W5", throughput_batch_w5, flops_w5, train_batch);
+  benchmark::RegisterBenchmark("ctnn/sine/task", sine_task)->Unit(benchmark::kMillisecond);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
