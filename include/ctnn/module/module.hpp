@@ -175,10 +175,21 @@ struct ModuleLayer {
     return detail::place_in_sequence<Ls...>();
   }(children{});
 
-  static constexpr bool traced = detail::forward_must_be_constexpr_check<M, W, Method>::ok;
+  // A static_assert, not a static member: a member's initializer is only
+  // instantiated when something reads it, and the check must always run.
+  static_assert(detail::forward_must_be_constexpr_check<M, W, Method>::ok);
+  // When the trace fails, a graph of just the input keeps the rest of the
+  // class well-formed, so the check above is the only error printed.
   static constexpr detail::Graph graph = [] {
-    if constexpr (detail::traceable_at_compile_time<M, W, Method>) return detail::trace<M, W, Method>();
-    else return detail::Graph{};
+    if constexpr (detail::traceable_at_compile_time<M, W, Method>) {
+      return detail::trace<M, W, Method>();
+    } else {
+      detail::Graph input_only;
+      detail::Node input;
+      input.width = W;
+      input_only.add(input);
+      return input_only;
+    }
   }();
   static constexpr std::size_t N = graph.count;
 
