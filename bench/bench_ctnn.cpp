@@ -135,8 +135,8 @@ void sine_task(benchmark::State& st) {
 
 template <class Net>
 void register_workload(const std::string& w, std::size_t tp_rows, double flops, std::size_t train_rows,
-                       bool classify = false) {
-  const std::string p = "ctnn/" + w + "/";
+                       bool classify = false, const std::string& system = "ctnn") {
+  const std::string p = system + "/" + w + "/";
   benchmark::RegisterBenchmark((p + "latency").c_str(), latency<Net>);
   benchmark::RegisterBenchmark((p + "chained").c_str(), chained<Net>);
   benchmark::RegisterBenchmark((p + "throughput").c_str(),
@@ -158,6 +158,8 @@ int main(int argc, char** argv) {
   register_workload<W3>("W3", throughput_batch, flops_w3, train_batch, true);
   register_workload<W4>("W4", throughput_batch, flops_w4, train_batch);
   register_workload<W5>("W5", throughput_batch_w5, flops_w5, train_batch);
+  register_workload<W1Module>("W1", throughput_batch, flops_w1, train_batch, false, "ctnn-module");
+  register_workload<W2Module>("W2", throughput_batch, flops_w2, train_batch_w2, false, "ctnn-module");
   benchmark::RegisterBenchmark("ctnn/sine/task", sine_task)->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -177,6 +177,19 @@ class Report:
             rows.append([w] + cells)
         return table(header, rows)
 
+    def module_table(self):
+        """The same network as a pipeline and as a custom module (issue 4's parity)."""
+        header = ["workload", "measure", "pipeline", "custom module", "module / pipeline"]
+        rows = []
+        for w in ("W1", "W2"):
+            for m in ("latency", "chained", "throughput", "train"):
+                a, b = self.t("ctnn", w, m), self.t("ctnn-module", w, m)
+                if a is None or b is None:
+                    continue
+                rows.append([f"{w} {WORKLOAD_TEXT[w]}", m, fmt_time(a) + self.mark("ctnn", w, m),
+                             fmt_time(b) + self.mark("ctnn-module", w, m), fmt_ratio(b, a)])
+        return table(header, rows) if rows else "(not measured)"
+
     def sine_table(self):
         header = ["system", "time to MSE < 0.02", "epochs", "final loss", "time per epoch", "ctnn speed-up"]
         rows = []
@@ -463,7 +476,7 @@ def main():
         L.append(f"> **Note.** {args.note}\n")
     L.append("Contents: [targets](#targets-of-issue-6) · [batch-1 latency](#a-batch-1-latency) · "
              "[throughput](#b-forward-throughput) · [training step](#c-training-step) · [sine task](#d-the-sine-task) · "
-             "[plot](#plot) · [compile cost](#compile-cost) · [what bounds the missed targets](#what-bounds-the-missed-targets) · "
+             "[pipeline and custom module](#pipeline-and-custom-module) · [plot](#plot) · [compile cost](#compile-cost) · [what bounds the missed targets](#what-bounds-the-missed-targets) · "
              "[machine and method](#machine-and-method) · [commands](#commands)\n")
 
     L.append("## Peak of this core\n")
@@ -521,6 +534,12 @@ def main():
              "training stops after the first epoch whose loss (computed before its update) is below 0.02. "
              "Time is the whole loop, median over the repetitions.\n")
     L.append(rep.sine_table() + "\n")
+
+    L.append("## Pipeline and custom module\n")
+    L.append("W1 and W2 written as custom modules (`bench/workloads.hpp`: `W1Module`, `W2Module`, a `forward` traced "
+             "at compile time) against the same networks as pipelines; same measures as above. A ratio near 1 is "
+             "the goal: the module's graph gets the same fused kernels (module/symbolic.hpp).\n")
+    L.append(rep.module_table() + "\n")
 
     L.append("## Plot\n")
     L.append(f"![batch-1 latency, throughput and training step per workload]({plot_rel})\n")

@@ -29,6 +29,22 @@ using W5 = Sequential<Linear<1024, 1024>, ReLU, Linear<1024, 1024>, ReLU, Linear
 
 static_assert(W1::num_params == 353);
 
+// W1 and W2 again, written as custom modules (issue 4: a module and the same
+// pipeline run at the same speed). Same parameters, same names, same numbers.
+struct W1Module {
+  CTNN_MODULE(W1Module, (Linear<3, 16>, fc1), (Linear<16, 16>, fc2), (Linear<16, 1>, head), (ReLU, act));
+  constexpr auto forward(auto x) const {
+    auto h = act(fc1(x));
+    h = act(fc2(h)) + h;
+    return head(h);
+  }
+};
+struct W2Module {
+  CTNN_MODULE(W2Module, (Linear<1, 64>, fc1), (Linear<64, 64>, fc2), (Linear<64, 1>, out));
+  constexpr auto forward(auto x) const { return out(tanh(fc2(tanh(fc1(x))))); }
+};
+static_assert(W1Module::num_params == W1::num_params && W2Module::num_params == W2::num_params);
+
 // Forward FLOPs per sample: 2 * In * Out per Linear (bias and activations not counted).
 inline constexpr double flops_w6 = 2.0 * 3 * 1;
 inline constexpr double flops_w1 = 2.0 * (3 * 16 + 16 * 16 + 16 * 1);

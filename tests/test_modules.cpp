@@ -5,6 +5,8 @@
 
 #include <random>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "conformance.hpp"
 #include "networks.hpp"
@@ -200,6 +202,85 @@ TEST(CustomModule, ParityWithThePipelineIsBitForBit) {
   p << pipe;
   q << custom;
   EXPECT_EQ(p.str().substr(p.str().find('\n')), q.str().substr(q.str().find('\n')));  // same tree under the root
+}
+
+// Fusion in custom modules (module/symbolic.hpp, Node): fc1 + act of
+// ResidualMLP and fc + tanh below run as one kernel each; a Linear whose output
+// is also read elsewhere keeps it in evaluation mode too.
+static_assert(ModuleLayer<ResidualMLP, 3>::graph.nodes[1].fused_activation == 2);
+static_assert(ModuleLayer<ResidualMLP, 3>::graph.nodes[2].computed_by_input);
+
+struct FusedAndReused {
+  CTNN_MODULE(FusedAndReused, (Linear<5, 13>, fc), (Linear<13, 37>, wide), (Linear<37, 3>, out));
+  constexpr auto forward(auto x) const {
+    auto z = fc(x);
+    auto h = tanh(z) + z;  // fused, and z is read again
+    auto w = relu(wide(h));  // fused
+    auto m = wide(h);        // a handle that carries wide's type...
+    m = w;                   // ...moved to a value wide did not compute: relu(m) is not fused
+    return out(relu(m) + sigmoid(wide(h)));  // sigmoid: fused
+  }
+};
+using FusedAndReusedLayer = ModuleLayer<FusedAndReused, 5>;
+constexpr std::size_t fused_activations(const detail::Graph& g) {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < g.count; ++i) count += g.nodes[i].computed_by_input;
+  return count;
+}
+static_assert(fused_activations(FusedAndReusedLayer::graph) == 3);
+static_assert(FusedAndReusedLayer::graph.nodes[1].fused_activation != 0 && FusedAndReusedLayer::consumers[1] == 2);
+
+struct CountCalls {
+  int calls = 0;
+  void forward(const ModuleIO&) { ++calls; }
+};
+
+TEST(CustomModule, FusedForwardGivesTheBitsOfTheNodesRunOneByOne) {
+  Model<FusedAndReused> model{seed(4)};
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d;
+  for (bool training : {false, true}) {
+    model.train(training);
+    for (std::size_t rows : {1u, 5u, 37u, 300u}) {
+      Batch<5> x(rows);
+      for (float& v : x) v = d(rng);
+      const auto fused = model(x);
+      CountCalls hooks;  // with hooks, every node runs on its own
+      const auto plain = model(x, hooks);
+      EXPECT_GT(hooks.calls, 0);
+      ASSERT_TRUE(std::equal(fused.begin(), fused.end(), plain.begin())) << rows << (training ? " training" : " eval");
+    }
+  }
+}
+
+// Backward hooks see each member call, in reverse order: grad_output is the
+// summed gradient of the call's output, grad_input what this call alone passed
+// back (null for the first call, whose input needs no gradient).
+TEST(CustomModule, BackwardHooksSeeEveryMemberCall) {
+  struct Seen {
+    std::vector<std::string> names;
+    std::vector<bool> has_input;
+    std::vector<float> first_output_grad;
+    void backward(const ModuleIO& io) {
+      names.emplace_back(io.name);
+      has_input.push_back(io.input.data != nullptr);
+      first_output_grad.push_back(io.output.data[0]);
+    }
+  };
+  Model<ResidualMLP> model{seed(1)};
+  Batch<3> x(2);
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = 0.1f * static_cast<float>(i + 1);
+  (void)model(x);
+  Batch<1> dy(2);
+  dy.data()[0] = 1.0f;
+  dy.data()[1] = -2.0f;
+  Seen seen;
+  model.backward_parameters(dy, seen);
+  // Calls in forward order: fc1, act, fc2, act, head; then the module itself
+  // (the root, named "", as PyTorch's hook on the model).
+  EXPECT_EQ(seen.names, (std::vector<std::string>{"head", "act", "fc2", "act", "fc1", ""}));
+  EXPECT_EQ(seen.has_input, (std::vector<bool>{true, true, true, true, false, false}));
+  EXPECT_EQ(seen.first_output_grad[0], 1.0f);  // head's grad_output is dy
 }
 
 struct Residual2 {  // a skip connection and a value used three times, with concat and slice

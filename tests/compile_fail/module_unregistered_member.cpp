@@ -1,5 +1,5 @@
 // expect: Linear<16, 16
-// expect-gcc: no match for call to | (ctnn::Sym<16>)
+// expect-gcc: no match for call to | (ctnn::Sym<16
 // expect-clang: does not provide a call operator
 // Layers kept in a plain member (PyTorch: layers in a plain Python list,
 // invisible to parameters()) are not registered, and a forward cannot call

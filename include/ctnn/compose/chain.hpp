@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <utility>
 
+#include "ctnn/compose/fusion.hpp"
 #include "ctnn/core/children.hpp"
 #include "ctnn/core/hooks.hpp"
 #include "ctnn/core/layer.hpp"
@@ -173,6 +174,9 @@ struct Chain<type_list<Ls...>> {
   }();
   static_assert(names_unique && only_last_multi_output);
 
+  // Which neighbours run as one kernel (compose/fusion.hpp).
+  static constexpr auto fusion = fusion_plan<Ls...>();
+
   template <std::size_t I>
   static Context child_context(const Context& c) {
     const ChildPlacement& p = placements[I];
@@ -195,10 +199,20 @@ struct Chain<type_list<Ls...>> {
   static void forward(const Context& c, const float* x, float* y, std::size_t n, float* ws, Hooks& hooks,
                       std::string_view name) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (detail::forward_module<type_at<I, children>>(
-           child_context<I>(c), input_of<I>(x, ws, n), output_of<I>(y, ws, n), n, ws + n * workspace_offsets[I],
-           hooks, child_name<Hooks>(name, placements[I].label.view())),
-       ...);
+      (
+          [&] {
+            if constexpr (!has_hooks<Hooks> && fusion[I] == FusionRole::fused_head) {
+              FusedLinearActivation<type_at<I, children>, type_at<I + 1, children>>::forward(
+                  child_context<I>(c), input_of<I>(x, ws, n), output_of<I>(y, ws, n), output_of<I + 1>(y, ws, n), n);
+            } else if constexpr (!has_hooks<Hooks> && fusion[I] == FusionRole::fused_tail) {
+              // ran with the Linear before it
+            } else {
+              detail::forward_module<type_at<I, children>>(child_context<I>(c), input_of<I>(x, ws, n),
+                                                           output_of<I>(y, ws, n), n, ws + n * workspace_offsets[I],
+                                                           hooks, child_name<Hooks>(name, placements[I].label.view()));
+            }
+          }(),
+          ...);
     }(std::make_index_sequence<K>{});
   }
 
@@ -224,6 +238,20 @@ struct Chain<type_list<Ls...>> {
             using L = type_at<I, children>;
             const ChildPlacement& p = placements[I];
             const bool pass_gradient = dx != nullptr || c.any_trainable(0, p.tensor_offset);
+            if constexpr (!has_hooks<Hooks> && fusion[I] == FusionRole::fused_tail) {
+              return;  // runs with the Linear before it, which comes next
+            } else if constexpr (!has_hooks<Hooks> && fusion[I] == FusionRole::fused_head) {
+              constexpr std::size_t T = I + 1;  // the activation
+              if (dx == nullptr && !c.any_trainable(0, placements[T].tensor_offset)) return;
+              float* g_in = nullptr;
+              if constexpr (I == 0) g_in = dx;
+              else if (pass_gradient) g_in = gradient_of_output(I - 1);
+              FusedLinearActivation<L, type_at<T, children>>::backward(
+                  child_context<I>(c), input_of<I>(x, ws, n), output_of<I>(nullptr, ws, n),
+                  T == K - 1 ? y : output_of<T>(nullptr, ws, n), T == K - 1 ? dy : gradient_of_output(T),
+                  gradient_of_output(I), g_in, n);
+              return;
+            }
             if (!pass_gradient && !c.any_trainable(p.tensor_offset, L::params.size())) return;
             const float* g_out = I == K - 1 ? dy : gradient_of_output(I);
             float* g_in = nullptr;

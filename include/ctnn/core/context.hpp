@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "ctnn/core/rng.hpp"
+#include "ctnn/kernels/arch.hpp"
 
 namespace ctnn {
 
@@ -19,6 +20,7 @@ struct Context {
   const bool* requires_grad = nullptr;  // one flag per parameter tensor of this layer
   Generator* generator = nullptr;     // dropout masks
   bool training = false;
+  kernels::Arch arch = kernels::Arch::automatic;  // the instruction set the model chose (kernels/arch.hpp)
 
   /// The same context moved to a child whose storage starts at the given offsets
   /// (in floats, floats, counters, and parameter tensors).

@@ -390,10 +390,24 @@ class Model : public detail::GraphOwner {
     end_graph();
   }
 
+  /// The instruction set this model's kernels run on (kernels/arch.hpp):
+  /// chosen when the model is made, from CTNN_ARCH or what the CPU has.
+  kernels::Arch arch() const { return arch_; }
+  /// Runs this model's kernels on another instruction set from now on (tests,
+  /// benchmarks). Throws ValueError if the CPU cannot run it or it is not
+  /// compiled in; `automatic` means the best available.
+  void set_arch(kernels::Arch a) {
+    if (a == kernels::Arch::automatic) a = kernels::best_arch();
+    if (!kernels::available(a))
+      throw ValueError("ctnn: set_arch(" + std::string(kernels::arch_name(a)) + "): " +
+                       (kernels::is_compiled(a) ? "this CPU cannot run it" : "not compiled into this program"));
+    arch_ = a;
+  }
+
   /// The Context of the whole model (for kernels, hooks and tools).
   Context context() {
     return Context{params_.data(), grads_.data(), buffers_.data(), counters_.data(), requires_grad_.data(),
-                   &generator_, training_};
+                   &generator_, training_, arch_};
   }
 
  private:
@@ -498,6 +512,7 @@ class Model : public detail::GraphOwner {
   }();
   Generator generator_;
   bool training_ = true;  // as PyTorch: a new module is in training mode
+  kernels::Arch arch_ = kernels::default_arch();  // chosen once per model (kernels/arch.hpp)
   FloatBlock eval_workspace_ = make_eval_workspace();
   FloatBlock training_workspace_;
   std::size_t training_rows_ = 0;

@@ -1,63 +1,40 @@
-// Plain, portable kernels of a fully connected layer, templated on the sizes so
-// the compiler sees every trip count. Row-major throughout: x[n, In], y[n, Out],
-// weight[Out, In] (PyTorch's layout).
+// The kernels of a fully connected layer, on the architecture a model chose:
+//   linear_forward          y = act(x · wᵀ + b), z = x · wᵀ + b kept if asked
+//   linear_backward_input   dx = dy · w
+//   linear_backward_weight  dw += dyᵀ · x
+//   bias_backward           db += Σ_rows dy
+// Row-major throughout: x[n, In], y[n, Out], w[Out, In] (PyTorch's layout).
+// Each takes the Arch from the layer's Context (one switch per call) or an
+// xsimd tag (kernels/detail/body/linear.hpp) to call one architecture directly.
 #pragma once
 
 #include <cstddef>
 
+#include "ctnn/kernels/activation_forms.hpp"
+#include "ctnn/kernels/arch.hpp"
+#include "ctnn/kernels/detail/per_arch.hpp"
+
 namespace ctnn::kernels {
 
-/// y = x · weightᵀ + bias
-template <std::size_t In, std::size_t Out, bool Bias>
-inline void linear_forward(const float* weight, const float* bias, const float* x, float* y,
+template <class Act, std::size_t In, std::size_t Out>
+inline void linear_forward(Arch a, const float* w, const float* bias, const float* x, float* z, float* y,
                            std::size_t n) {
-  for (std::size_t r = 0; r < n; ++r) {
-    const float* xr = x + r * In;
-    float* yr = y + r * Out;
-    for (std::size_t o = 0; o < Out; ++o) {
-      const float* w = weight + o * In;
-      float acc = 0.0f;
-      for (std::size_t i = 0; i < In; ++i) acc += xr[i] * w[i];
-      if constexpr (Bias) acc += bias[o];
-      yr[o] = acc;
-    }
-  }
+  dispatch(a, [&](auto tag) { linear_forward<Act, In, Out>(tag, w, bias, x, z, y, n); });
 }
 
-/// dx = dy · weight (overwrites dx)
 template <std::size_t In, std::size_t Out>
-inline void linear_backward_input(const float* weight, const float* dy, float* dx, std::size_t n) {
-  for (std::size_t r = 0; r < n; ++r) {
-    float* dxr = dx + r * In;
-    const float* dyr = dy + r * Out;
-    for (std::size_t i = 0; i < In; ++i) dxr[i] = 0.0f;
-    for (std::size_t o = 0; o < Out; ++o) {
-      const float g = dyr[o];
-      const float* w = weight + o * In;
-      for (std::size_t i = 0; i < In; ++i) dxr[i] += g * w[i];
-    }
-  }
+inline void linear_backward_input(Arch a, const float* w, const float* dy, float* dx, std::size_t n) {
+  dispatch(a, [&](auto tag) { linear_backward_input<In, Out>(tag, w, dy, dx, n); });
 }
 
-/// dweight += dyᵀ · x
 template <std::size_t In, std::size_t Out>
-inline void linear_backward_weight(const float* x, const float* dy, float* dweight, std::size_t n) {
-  for (std::size_t r = 0; r < n; ++r) {
-    const float* xr = x + r * In;
-    const float* dyr = dy + r * Out;
-    for (std::size_t o = 0; o < Out; ++o) {
-      const float g = dyr[o];
-      float* dw = dweight + o * In;
-      for (std::size_t i = 0; i < In; ++i) dw[i] += g * xr[i];
-    }
-  }
+inline void linear_backward_weight(Arch a, const float* x, const float* dy, float* dw, std::size_t n) {
+  dispatch(a, [&](auto tag) { linear_backward_weight<In, Out>(tag, x, dy, dw, n); });
 }
 
-/// dbias += Σ_rows dy
 template <std::size_t Out>
-inline void bias_backward(const float* dy, float* dbias, std::size_t n) {
-  for (std::size_t r = 0; r < n; ++r)
-    for (std::size_t o = 0; o < Out; ++o) dbias[o] += dy[r * Out + o];
+inline void bias_backward(Arch a, const float* dy, float* db, std::size_t n) {
+  dispatch(a, [&](auto tag) { bias_backward<Out>(tag, dy, db, n); });
 }
 
 }  // namespace ctnn::kernels

@@ -13,6 +13,7 @@
 
 #include "ctnn/core/layer.hpp"
 #include "ctnn/detail/python_repr.hpp"
+#include "ctnn/kernels/activation.hpp"
 
 namespace ctnn {
 
@@ -23,13 +24,13 @@ struct Elementwise : LeafDefaults, FixedSpec<Elementwise<Fn, W>> {
   static constexpr std::size_t in_features = W;
   static constexpr std::size_t out_features = W;
 
-  static void forward(const Context&, const float* x, float* y, std::size_t n, float*) {
-    for (std::size_t i = 0; i < n * W; ++i) y[i] = Fn::f(x[i]);
+  static void forward(const Context& c, const float* x, float* y, std::size_t n, float*) {
+    kernels::activation_forward<Fn>(c.arch, x, y, n * W);
   }
-  static void backward(const Context&, const float* x, const float* y, const float* dy, float* dx,
+  static void backward(const Context& c, const float* x, const float* y, const float* dy, float* dx,
                        std::size_t n, float*, float*) {
     if (!dx) return;
-    for (std::size_t i = 0; i < n * W; ++i) dx[i] = dy[i] * Fn::df(x[i], y[i]);
+    kernels::activation_backward<Fn, W>(c.arch, x, y, dy, dx, n, nullptr);
   }
   static void print(std::ostream& os, int) { Fn::print(os); }
 };

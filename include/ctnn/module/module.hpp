@@ -25,6 +25,7 @@
 #include <array>
 #include <cstddef>
 #include <ostream>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -61,14 +62,14 @@ struct Member {
   using spec = Spec;
   static constexpr auto name = Name;
 
-  template <std::size_t W>
-  constexpr auto operator()(Sym<W> x) const {
+  template <std::size_t W, class P>
+  constexpr auto operator()(Sym<W, P> x) const {
     constexpr std::size_t expects = Spec::in_features == any_width ? W : Spec::in_features;
     static_assert(detail::member_input_width_check<Name, expects, W>::ok);
     static_assert(!bind_t<Spec, expects>::multi_output,
                   "ctnn: a member with several named outputs (Heads) is called one head at a time: "
                   "heads.get<\"name\">(h)");
-    return detail::record_call<bind_t<Spec, expects>>(Sym<expects>{x.graph, x.id}, Name.view());
+    return detail::record_call<bind_t<Spec, expects>>(x, Name.view());
   }
 
   /// One named child of this member, on its own: `heads.get<"classify">(h)`,
@@ -235,6 +236,15 @@ struct ModuleLayer {
   static constexpr auto buffers = detail::children_specs<children>::template gather<
       true, detail::children_specs<children>::num_buffers>(placements);
 
+  /// How many nodes (and results) read each node's value.
+  static constexpr auto consumers = [] {
+    std::array<std::size_t, detail::max_graph_nodes> uses{};
+    for (std::size_t i = 1; i < N; ++i)
+      for (std::size_t k = 0; k < graph.nodes[i].num_inputs; ++k) ++uses[graph.nodes[i].inputs[k]];
+    for (std::size_t h = 0; h < K; ++h) ++uses[result_nodes[h]];
+    return uses;
+  }();
+
   /// Which member (position in placements) each node calls; K for none.
   static constexpr auto node_member = [] {
     std::array<std::size_t, detail::max_graph_nodes> m{};
@@ -304,13 +314,20 @@ struct ModuleLayer {
             const float* inputs[detail::max_node_inputs];
             for (std::size_t k = 0; k < node.num_inputs; ++k) inputs[k] = value(node.inputs[k]);
             float* out = ws + n * layout.output[id];
-            node.forward(node, node_context<id>(c), inputs, out, n, ws + n * layout.workspace[id]);
+            if constexpr (!detail::has_hooks<Hooks> && node.computed_by_input) {
+              // computed by the fused Linear before it (symbolic.hpp, Node)
+            } else if constexpr (!detail::has_hooks<Hooks> && node.fused_activation != 0) {
+              // The Linear's own output is kept for the activation's backward
+              // (training), and always when something else reads it.
+              constexpr bool keep_output = consumers[id] > 1;
+              node.fused_forward(node_context<id>(c), inputs[0], keep_output || c.training ? out : nullptr,
+                                 ws + n * layout.output[node.fused_activation], n);
+            } else {
+              node.forward(node, node_context<id>(c), inputs, out, n, ws + n * layout.workspace[id]);
+            }
             if constexpr (detail::has_hooks<Hooks> && requires { hooks.forward(ModuleIO{}); }) {
               if constexpr (node.kind == detail::NodeKind::call && !node.member.empty())
-                hooks.forward(ModuleIO{node.child.empty() ? detail::child_name<Hooks>(name, node.member)
-                                                          : detail::child_name<Hooks>(
-                                                                detail::child_name<Hooks>(name, node.member), node.child),
-                                       node.kind_name,
+                hooks.forward(ModuleIO{call_name<Hooks>(node, name), node.kind_name,
                                        {inputs[0], n, graph.nodes[node.inputs[0]].width}, {out, n, node.width}});
             }
           }(),
@@ -330,7 +347,7 @@ struct ModuleLayer {
   /// is trainable or the caller asked for dx.
   template <class Hooks>
   static void backward(const Context& c, const float* x, const float*, const float* dy, float* dx, std::size_t n,
-                       float* ws, float* scratch, Hooks&, std::string_view) {
+                       float* ws, float* scratch, Hooks& hooks, std::string_view name) {
     float* grads = scratch;
     float* call_scratch = scratch + n * (layout.grad_floats - widest_call_scratch());
     std::fill_n(grads, n * (layout.grad_floats - widest_call_scratch()), 0.0f);
@@ -368,6 +385,15 @@ struct ModuleLayer {
             }
             node.backward(node, node_context<id>(c), inputs, value(id), gradient(id), input_grads, n,
                           ws + n * layout.workspace[id], call_scratch);
+            // A member call's backward hook: its grad_input is what this call
+            // alone contributed (call_backward leaves it at the start of the
+            // scratch), its grad_output the summed gradient of its output.
+            if constexpr (detail::has_hooks<Hooks> && requires { hooks.backward(ModuleIO{}); }) {
+              if constexpr (node.kind == detail::NodeKind::call && !node.member.empty())
+                hooks.backward(ModuleIO{call_name<Hooks>(node, name), node.kind_name,
+                                        {input_grads[0] ? call_scratch : nullptr, n, graph.nodes[node.inputs[0]].width},
+                                        {gradient(id), n, node.width}});
+            }
           }(),
           ...);
     }(std::make_index_sequence<N - 1>{});
@@ -376,6 +402,13 @@ struct ModuleLayer {
   static void print(std::ostream& os, int indent) { detail::print_container<ModuleLayer>(os, indent, kind); }
 
  private:
+  /// The dotted name hooks see for a member call: "fc1", or "heads.classify".
+  template <class Hooks>
+  static std::string call_name(const detail::Node& node, std::string_view module_name) {
+    const std::string member = detail::child_name<Hooks>(module_name, node.member);
+    return node.child.empty() ? member : detail::child_name<Hooks>(member, node.child);
+  }
+
   static constexpr std::size_t widest_call_scratch() {
     std::size_t w = 0;
     for (std::size_t i = 1; i < N; ++i) w = std::max(w, graph.nodes[i].grad_floats);

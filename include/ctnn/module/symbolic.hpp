@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <string_view>
 
+#include "ctnn/compose/fusion.hpp"
 #include "ctnn/core/context.hpp"
 #include "ctnn/core/fixed_string.hpp"
 #include "ctnn/core/layer.hpp"
@@ -28,6 +29,8 @@ struct Node;
 
 using NodeForward = void (*)(const Node&, const Context&, const float* const* inputs, float* out, std::size_t n,
                              float* ws);
+/// A Linear call that also applies the activation after it (z may be null).
+using NodeFusedForward = void (*)(const Context&, const float* x, float* z, float* y, std::size_t n);
 /// Accumulates dLoss/dInput into each non-null `input_grads[k]`.
 using NodeBackward = void (*)(const Node&, const Context&, const float* const* inputs, const float* out,
                               const float* out_grad, float* const* input_grads, std::size_t n, float* ws,
@@ -52,6 +55,14 @@ struct Node {
   std::size_t workspace_floats = 0, grad_floats = 0;  // of the called layer, per row
   NodeForward forward = nullptr;
   NodeBackward backward = nullptr;
+  // Fusion, as in pipelines (compose/fusion.hpp): a Linear call whose output
+  // goes straight into an activation with a vector form computes that
+  // activation's output too, in its GEMM's epilogue, and the activation's node
+  // is then skipped in the forward. Backward runs node by node, which gives the
+  // same bits as a fused pipeline's backward.
+  NodeFusedForward fused_forward = nullptr;  // on the Linear's node
+  std::size_t fused_activation = 0;          // the activation's node id
+  bool computed_by_input = false;            // on the activation's node
 };
 
 inline constexpr std::size_t max_graph_outputs = 16;
@@ -74,25 +85,58 @@ struct Graph {
 
 }  // namespace detail
 
-/// A value inside a traced forward: `W` features per row.
+/// A value inside a traced forward: `W` features per row. `Producer` is the
+/// layer that computed it when that is a Linear (Sym<W, Linear<...>> derives
+/// from Sym<W>), so that an activation applied to it can be fused.
+template <std::size_t W, class Producer = void>
+struct Sym;
+
 template <std::size_t W>
-struct Sym {
+struct Sym<W, void> {
   static constexpr std::size_t width = W;
   detail::Graph* graph = nullptr;
   std::size_t id = 0;
+};
+
+template <std::size_t W, class Producer>
+struct Sym : Sym<W, void> {
+  // The node Producer computed. `h = fc1(x); h = other;` moves id on, and a
+  // moved handle no longer names the Linear's output.
+  std::size_t produced = static_cast<std::size_t>(-1);
+
+  constexpr Sym(detail::Graph* g, std::size_t node) : Sym<W, void>{g, node}, produced(node) {}
+  template <class Other>
+  constexpr Sym& operator=(const Sym<W, Other>& other) {
+    this->graph = other.graph;
+    this->id = other.id;
+    if constexpr (std::is_same_v<Other, Producer>) produced = other.produced;
+    else produced = static_cast<std::size_t>(-1);
+    return *this;
+  }
+  constexpr Sym(const Sym&) = default;
+  constexpr Sym& operator=(const Sym&) = default;
+  /// True if this handle still names the output of the Linear `Producer`.
+  constexpr bool names_producer_output() const { return produced == this->id; }
 };
 
 namespace detail {
 
 template <class T>
 inline constexpr bool is_sym = false;
-template <std::size_t W>
-inline constexpr bool is_sym<Sym<W>> = true;
+template <std::size_t W, class P>
+inline constexpr bool is_sym<Sym<W, P>> = true;
 
 template <class T>
 inline constexpr bool is_sym_outputs = requires { T::is_named_outputs; };
 
 // ---- node kernels -----------------------------------------------------------
+
+/// Linear `Lin` and activation `Act` in one kernel: y = act(x · wᵀ + b), and
+/// z = x · wᵀ + b when z is not null. `c` is the Linear's context.
+template <class Lin, class Act>
+void fused_call_forward(const Context& c, const float* x, float* z, float* y, std::size_t n) {
+  FusedLinearActivation<Lin, Act>::forward_into(c, x, z, y, n);
+}
 
 template <class L>
 void call_forward(const Node&, const Context& c, const float* const* in, float* out, std::size_t n, float* ws) {
@@ -198,9 +242,10 @@ struct slice_range_check {
   static constexpr bool ok = true;
 };
 
-/// Appends a call of layer L (bound at the input's width) and returns its output.
-template <class L, std::size_t W>
-constexpr Sym<L::out_features> record_call(Sym<W> x, std::string_view member, std::string_view child = {}) {
+/// Appends a call of layer L (bound at the input's width) and returns its
+/// output; the output of a Linear carries its type, for fusion.
+template <class L, std::size_t W, class P = void>
+constexpr auto record_call(Sym<W, P> x, std::string_view member, std::string_view child = {}) {
   Node node;
   node.kind = NodeKind::call;
   node.inputs[0] = x.id;
@@ -214,7 +259,19 @@ constexpr Sym<L::out_features> record_call(Sym<W> x, std::string_view member, st
   node.grad_floats = L::in_features + L::grad_floats;
   node.forward = &call_forward<L>;
   node.backward = &call_backward<L>;
-  return Sym<L::out_features>{x.graph, x.graph->add(node)};
+  const std::size_t id = x.graph->add(node);
+  if constexpr (!std::is_void_v<P>) {
+    if constexpr (fuses<P, L>) {
+      Node& producer = x.graph->nodes[x.id];
+      if (x.names_producer_output() && producer.fused_forward == nullptr) {
+        producer.fused_forward = &fused_call_forward<P, L>;
+        producer.fused_activation = id;
+        x.graph->nodes[id].computed_by_input = true;
+      }
+    }
+  }
+  if constexpr (is_linear<unwrapped_t<L>>) return Sym<L::out_features, L>{x.graph, id};
+  else return Sym<L::out_features>{x.graph, id};
 }
 
 template <NodeKind Op, char Symbol, std::size_t A, std::size_t B>
@@ -265,21 +322,21 @@ template <std::size_t W>
 constexpr Sym<W> operator-(Sym<W> a) { return detail::record_scale(a, -1.0f); }
 
 /// Any layer spec applied as a function, without being a member: apply<Tanh>(h).
-template <class Spec, std::size_t W>
-constexpr auto apply(Sym<W> x) {
+template <class Spec, std::size_t W, class P>
+constexpr auto apply(Sym<W, P> x) {
   return detail::record_call<bind_t<Spec, W>>(x, {});
 }
 
-template <std::size_t W> constexpr Sym<W> relu(Sym<W> x) { return apply<ReLU>(x); }
-template <std::size_t W> constexpr Sym<W> tanh(Sym<W> x) { return apply<Tanh>(x); }
-template <std::size_t W> constexpr Sym<W> sigmoid(Sym<W> x) { return apply<Sigmoid>(x); }
-template <std::size_t W> constexpr Sym<W> gelu(Sym<W> x) { return apply<GELU>(x); }
-template <std::size_t W> constexpr Sym<W> silu(Sym<W> x) { return apply<SiLU>(x); }
-template <std::size_t W> constexpr Sym<W> elu(Sym<W> x) { return apply<ELU<>>(x); }
-template <std::size_t W> constexpr Sym<W> softplus(Sym<W> x) { return apply<Softplus<>>(x); }
-template <std::size_t W> constexpr Sym<W> leaky_relu(Sym<W> x) { return apply<LeakyReLU<>>(x); }
-template <std::size_t W> constexpr Sym<W> softmax(Sym<W> x) { return apply<Softmax>(x); }
-template <std::size_t W> constexpr Sym<W> log_softmax(Sym<W> x) { return apply<LogSoftmax>(x); }
+template <std::size_t W, class P> constexpr Sym<W> relu(Sym<W, P> x) { return apply<ReLU>(x); }
+template <std::size_t W, class P> constexpr Sym<W> tanh(Sym<W, P> x) { return apply<Tanh>(x); }
+template <std::size_t W, class P> constexpr Sym<W> sigmoid(Sym<W, P> x) { return apply<Sigmoid>(x); }
+template <std::size_t W, class P> constexpr Sym<W> gelu(Sym<W, P> x) { return apply<GELU>(x); }
+template <std::size_t W, class P> constexpr Sym<W> silu(Sym<W, P> x) { return apply<SiLU>(x); }
+template <std::size_t W, class P> constexpr Sym<W> elu(Sym<W, P> x) { return apply<ELU<>>(x); }
+template <std::size_t W, class P> constexpr Sym<W> softplus(Sym<W, P> x) { return apply<Softplus<>>(x); }
+template <std::size_t W, class P> constexpr Sym<W> leaky_relu(Sym<W, P> x) { return apply<LeakyReLU<>>(x); }
+template <std::size_t W, class P> constexpr Sym<W> softmax(Sym<W, P> x) { return apply<Softmax>(x); }
+template <std::size_t W, class P> constexpr Sym<W> log_softmax(Sym<W, P> x) { return apply<LogSoftmax>(x); }
 
 /// Features of several values side by side: concat(a, b) has a's then b's.
 template <std::size_t... Ws>

@@ -1,0 +1,89 @@
+// Which vector form the kernels use for an activation. The activation specs in
+// layers/activation.hpp state a scalar f and f'; the kernels recognise the
+// common ones here and evaluate them on whole vectors (kernels/detail/body/
+// activation.hpp); any other activation runs its scalar f lane by lane.
+#pragma once
+
+#include <cstdint>
+
+namespace ctnn {
+struct Identity;
+struct ReLU;
+template <class NegativeSlope>
+struct LeakyReLU;
+struct GELU;
+struct GELUTanh;
+struct Sigmoid;
+struct Tanh;
+struct SiLU;
+template <class Alpha>
+struct ELU;
+template <class Min, class Max>
+struct Hardtanh;
+}  // namespace ctnn
+
+namespace ctnn::kernels {
+
+/// The activation applied in a Linear's epilogue when nothing follows it.
+struct NoActivation {};
+
+enum class ActivationForm : std::uint8_t {
+  none,        // NoActivation
+  per_lane,    // Fn::f and Fn::df, one lane at a time
+  identity,
+  relu,
+  leaky_relu,  // Fn::negative_slope
+  hardtanh,    // Fn::min_val, Fn::max_val
+  tanh,
+  sigmoid,
+  silu,
+  gelu_tanh,   // Fn::k, Fn::c
+  elu,         // Fn::alpha
+};
+
+template <class Fn>
+inline constexpr ActivationForm activation_form = ActivationForm::per_lane;
+template <>
+inline constexpr ActivationForm activation_form<NoActivation> = ActivationForm::none;
+template <>
+inline constexpr ActivationForm activation_form<Identity> = ActivationForm::identity;
+template <>
+inline constexpr ActivationForm activation_form<ReLU> = ActivationForm::relu;
+template <class S>
+inline constexpr ActivationForm activation_form<LeakyReLU<S>> = ActivationForm::leaky_relu;
+template <class Min, class Max>
+inline constexpr ActivationForm activation_form<Hardtanh<Min, Max>> = ActivationForm::hardtanh;
+template <>
+inline constexpr ActivationForm activation_form<Tanh> = ActivationForm::tanh;
+template <>
+inline constexpr ActivationForm activation_form<Sigmoid> = ActivationForm::sigmoid;
+template <>
+inline constexpr ActivationForm activation_form<SiLU> = ActivationForm::silu;
+template <>
+inline constexpr ActivationForm activation_form<GELUTanh> = ActivationForm::gelu_tanh;
+template <class A>
+inline constexpr ActivationForm activation_form<ELU<A>> = ActivationForm::elu;
+
+/// True if the kernels evaluate Fn on whole vectors. The others run the spec's
+/// scalar f and f' one element at a time, compiled like the caller's code, and
+/// are not fused into a Linear's epilogue.
+template <class Fn>
+inline constexpr bool has_vector_form = activation_form<Fn> != ActivationForm::per_lane;
+
+/// True if the vector form gives exactly the spec's scalar f and dy·f' (it
+/// only compares, selects and multiplies); the others (tanh, sigmoid, SiLU,
+/// GELU-tanh, ELU) are polynomial or rational approximations within a few ulp.
+template <class Fn>
+inline constexpr bool vector_form_is_exact =
+    activation_form<Fn> == ActivationForm::none || activation_form<Fn> == ActivationForm::identity ||
+    activation_form<Fn> == ActivationForm::relu || activation_form<Fn> == ActivationForm::leaky_relu ||
+    activation_form<Fn> == ActivationForm::hardtanh;
+
+/// True if f' can be computed from the output alone (the input need not be kept).
+template <class Fn>
+inline constexpr bool derivative_from_output = activation_form<Fn> == ActivationForm::tanh ||
+                                               activation_form<Fn> == ActivationForm::sigmoid ||
+                                               activation_form<Fn> == ActivationForm::relu ||
+                                               activation_form<Fn> == ActivationForm::identity;
+
+}  // namespace ctnn::kernels

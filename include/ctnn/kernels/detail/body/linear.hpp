@@ -1,0 +1,224 @@
+// The fully connected layer's kernels for one architecture, and their entry
+// points: overloads of ctnn::kernels::linear_* taking this architecture's xsimd
+// tag first. Shapes are template arguments, so the choice of kernel is made at
+// compile time and small layers unroll. Part of the per-architecture body.
+#if !defined(CTNN_KERNELS_NS)
+// Included on its own: this is what kernels/detail/per_arch.hpp includes once
+// per architecture, with the macros set.
+#include "ctnn/kernels/detail/per_arch.hpp"
+#else
+
+namespace ctnn::kernels::CTNN_KERNELS_NS {
+
+/// Rows below which the forward reads the weight rows in place (dot products)
+/// instead of packing them for the GEMM.
+inline constexpr std::size_t dot_forward_max_rows = 4;
+
+/// J outputs of one row: y[j] = act(Σ_k x[k]·w[j·In + k] + bias[j]), the J
+/// dot products accumulated side by side (k outer, so J independent chains)
+/// and reduced together into one vector.
+template <class Act, std::size_t In, std::size_t J>
+CTNN_INLINE void forward_dot_block(const float* w, const float* bias, const V* xv, float* z, float* y) {
+  constexpr std::size_t full = In / lanes, tail = In % lanes;
+  V acc[lanes] = {};
+#pragma GCC unroll 4
+  for (std::size_t k = 0; k < full; ++k) {
+#pragma GCC unroll 16
+    for (std::size_t j = 0; j < J; ++j) acc[j] = fma(load(w + j * In + k * lanes), xv[k], acc[j]);
+  }
+  if constexpr (tail != 0) {
+#pragma GCC unroll 16
+    for (std::size_t j = 0; j < J; ++j) acc[j] = fma(load_first(w + j * In + full * lanes, tail), xv[full], acc[j]);
+  }
+  V out = reduce_lanes(acc);
+  if (bias) out += J == lanes ? load(bias) : load_first(bias, J);
+  if constexpr (J == lanes) {
+    if (z) store(z, out);
+    store(y, activation_f<Act>(out));
+  } else {
+    if (z) store_first(z, out, J);
+    store_first(y, activation_f<Act>(out), J);
+  }
+}
+
+/// Lane j of the result is element K + In·j of the In vectors `block`, that
+/// is column K of the lanes × In row-major block they hold. In - 1 two-source
+/// shuffles: the first takes the lanes that lie in block[0] and block[1], each
+/// next one those that lie in block[S].
+template <std::size_t In, std::size_t K>
+struct ColumnFirst {
+  static constexpr std::size_t at(std::size_t lane) {
+    const std::size_t e = K + In * lane;
+    return e / lanes == 0 ? e % lanes : lanes + e % lanes;
+  }
+};
+template <std::size_t In, std::size_t K, std::size_t S>
+struct ColumnNext {
+  static constexpr std::size_t at(std::size_t lane) {
+    const std::size_t e = K + In * lane;
+    return e / lanes == S ? lanes + e % lanes : lane;
+  }
+};
+template <std::size_t In, std::size_t K, std::size_t... S>
+CTNN_INLINE V column_of(const V* block, std::index_sequence<S...>) {
+  if constexpr (In == 1) {
+    return block[0];
+  } else {
+    V col = shuffle<ColumnFirst<In, K>>(block[0], block[1]);
+    ((col = shuffle<ColumnNext<In, K, S + 2>>(col, block[S + 2])), ...);
+    return col;
+  }
+}
+/// acc + Σ_K column K of block · xs[K].
+template <std::size_t In, std::size_t... K>
+CTNN_INLINE V multiply_columns(const V* block, const V* xs, V acc, std::index_sequence<K...>) {
+  ((acc = fma(column_of<In, K>(block, std::make_index_sequence<(In > 2 ? In - 2 : 0)>{}), xs[K], acc)), ...);
+  return acc;
+}
+
+/// One row, all Out outputs, reading the weight rows in place.
+template <class Act, std::size_t In, std::size_t Out>
+CTNN_INLINE void forward_row_dot(const float* w, const float* bias, const float* x, float* z, float* y) {
+  if constexpr (In <= 4) {
+    // A block of `lanes` outputs is In vectors of w; its columns, gathered with
+    // shuffles, multiply the In inputs: no reduction.
+    V xs[In];
+#pragma GCC unroll 4
+    for (std::size_t k = 0; k < In; ++k) xs[k] = splat(x[k]);
+    for (std::size_t j0 = 0; j0 < Out; j0 += lanes) {
+      const std::size_t count = std::min(lanes, Out - j0);
+      V block[In];
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < In; ++v) {
+        const std::size_t at = v * lanes, available = count * In;
+        block[v] = at + lanes <= available ? load(w + j0 * In + at)
+                                           : (at < available ? load_first(w + j0 * In + at, available - at) : V{});
+      }
+      V out = bias ? load_n(bias + j0, count) : V{};
+      out = multiply_columns<In>(block, xs, out, std::make_index_sequence<In>{});
+      if (z) store_n(z + j0, out, count);
+      store_n(y + j0, activation_f<Act>(out), count);
+    }
+  } else {
+    constexpr std::size_t full = In / lanes, tail = In % lanes;
+    V xv[full + (tail ? 1 : 0)];
+#pragma GCC unroll 64
+    for (std::size_t k = 0; k < full; ++k) xv[k] = load(x + k * lanes);
+    if constexpr (tail != 0) xv[full] = load_first(x + full * lanes, tail);
+    constexpr std::size_t blocks = Out / lanes, rest = Out % lanes;
+    for (std::size_t b = 0; b < blocks; ++b)
+      forward_dot_block<Act, In, lanes>(w + b * lanes * In, bias ? bias + b * lanes : nullptr, xv,
+                                        z ? z + b * lanes : nullptr, y + b * lanes);
+    if constexpr (rest != 0)
+      forward_dot_block<Act, In, rest>(w + blocks * lanes * In, bias ? bias + blocks * lanes : nullptr, xv,
+                                       z ? z + blocks * lanes : nullptr, y + blocks * lanes);
+  }
+}
+
+/// A single output (Out == 1): `lanes` rows at a time, reduced together, so
+/// the results of consecutive rows land in one vector.
+template <class Act, std::size_t In>
+CTNN_INLINE void forward_single_output(const float* w, const float* bias, const float* x, float* z, float* y,
+                                       std::size_t n) {
+  constexpr std::size_t full = In / lanes, tail = In % lanes;
+  V wv[full + (tail ? 1 : 0)];
+#pragma GCC unroll 64
+  for (std::size_t k = 0; k < full; ++k) wv[k] = load(w + k * lanes);
+  if constexpr (tail) wv[full] = load_first(w + full * lanes, tail);
+  const V b = bias ? splat(*bias) : V{};
+  if (n == 1) {  // one dot product: a horizontal sum, not a reduction of `lanes` accumulators
+    V acc{};
+#pragma GCC unroll 64
+    for (std::size_t k = 0; k < full; ++k) acc = fma(load(x + k * lanes), wv[k], acc);
+    if constexpr (tail) acc = fma(load_first(x + full * lanes, tail), wv[full], acc);
+    const V out = splat(sum_lanes(acc)) + b;
+    if (z) *z = out[0];
+    *y = activation_f<Act>(out)[0];
+    return;
+  }
+  for (std::size_t r0 = 0; r0 < n; r0 += lanes) {
+    const std::size_t count = std::min(lanes, n - r0);
+    V acc[lanes];
+#pragma GCC unroll 16
+    for (std::size_t r = 0; r < lanes; ++r) {
+      acc[r] = V{};
+      if (r >= count) continue;
+      const float* xr = x + (r0 + r) * In;
+#pragma GCC unroll 64
+      for (std::size_t k = 0; k < full; ++k) acc[r] = fma(load(xr + k * lanes), wv[k], acc[r]);
+      if constexpr (tail) acc[r] = fma(load_first(xr + full * lanes, tail), wv[full], acc[r]);
+    }
+    const V out = reduce_lanes(acc) + b;
+    if (z) store_n(z + r0, out, count);
+    store_n(y + r0, activation_f<Act>(out), count);
+  }
+}
+
+/// Σ_rows dy into db (+=), `Width` columns: the rows summed in order, then
+/// added to db, exactly as the fused activation backward sums them (so a
+/// fused pair and its two layers run apart give the same bits).
+template <std::size_t Width>
+CTNN_INLINE void add_column_sums(const float* dy, float* db, std::size_t n) {
+  constexpr std::size_t blocks = (Width + lanes - 1) / lanes;
+  V sums[blocks] = {};
+  for (std::size_t r = 0; r < n; ++r) {
+#pragma GCC unroll 8
+    for (std::size_t v = 0; v < blocks; ++v) {
+      const std::size_t count = v + 1 < blocks ? lanes : Width - v * lanes;
+      sums[v] += load_n(dy + r * Width + v * lanes, count);
+    }
+  }
+  for (std::size_t v = 0; v < blocks; ++v) {
+    const std::size_t count = v + 1 < blocks ? lanes : Width - v * lanes;
+    store_n(db + v * lanes, load_n(db + v * lanes, count) + sums[v], count);
+  }
+}
+
+}  // namespace ctnn::kernels::CTNN_KERNELS_NS
+
+namespace ctnn::kernels {
+
+/// y[n, Out] = act(x[n, In] · wᵀ + bias); z receives x · wᵀ + bias too unless
+/// it is null; bias may be null.
+template <class Act, std::size_t In, std::size_t Out>
+void linear_forward(CTNN_KERNELS_TAG, const float* w, const float* bias, const float* x, float* z, float* y,
+                    std::size_t n) {
+  using namespace CTNN_KERNELS_NS;
+  if constexpr (Out == 1) {
+    forward_single_output<Act, In>(w, bias, x, z, y, n);
+  } else {
+    if (n <= dot_forward_max_rows) {
+      for (std::size_t r = 0; r < n; ++r)
+        forward_row_dot<Act, In, Out>(w, bias, x + r * In, z ? z + r * Out : nullptr, y + r * Out);
+      return;
+    }
+    constexpr std::size_t nv = Out > lanes ? 2 : 1;
+    gemm<nv, ALayout::row_major>(n, Out, In, x, In, w, In, true, LinearEpilogue<Act>{y, z, bias, Out});
+  }
+}
+
+/// dx[n, In] = dy[n, Out] · w (overwrites dx).
+template <std::size_t In, std::size_t Out>
+void linear_backward_input(CTNN_KERNELS_TAG, const float* w, const float* dy, float* dx, std::size_t n) {
+  using namespace CTNN_KERNELS_NS;
+  constexpr std::size_t nv = In > lanes ? 2 : 1;
+  gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false, StoreC{dx, In});
+}
+
+/// dw[Out, In] += dy[n, Out]ᵀ · x[n, In].
+template <std::size_t In, std::size_t Out>
+void linear_backward_weight(CTNN_KERNELS_TAG, const float* x, const float* dy, float* dw, std::size_t n) {
+  using namespace CTNN_KERNELS_NS;
+  constexpr std::size_t nv = In > lanes ? 2 : 1;
+  gemm<nv, ALayout::col_major>(Out, In, n, dy, Out, x, In, false, AccumulateC{dw, In});
+}
+
+/// db[Out] += Σ_rows dy.
+template <std::size_t Out>
+void bias_backward(CTNN_KERNELS_TAG, const float* dy, float* db, std::size_t n) {
+  CTNN_KERNELS_NS::add_column_sums<Out>(dy, db, n);
+}
+
+}  // namespace ctnn::kernels
+
+#endif  // CTNN_KERNELS_NS

@@ -1,0 +1,424 @@
+// The device kernels on the host emulation (cuda/emulate.hpp), compiled by the
+// host C++ compiler: every kernel body runs over the same grid and blocks as
+// on a GPU, and is compared with the CPU path on odd sizes (5, 13, 37, 50;
+// batches of 1 to 257 rows, and 9000 for the split-K weight gradients) and
+// with PyTorch's conformance data. Runs on every machine; needs no GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ctnn/ctnn.hpp>
+#include <ctnn/cuda/emulated.hpp>
+#include <ctnn/cuda/kernels/activation.hpp>
+#include <ctnn/cuda/kernels/elementwise.hpp>
+#include <ctnn/cuda/kernels/gemm.hpp>
+
+#include "device_cases.hpp"
+
+namespace ctnn::test {
+namespace {
+
+using cuda::HostEmulation;
+namespace k = cuda::kernels;
+namespace emu = cuda::emulated;
+using namespace device;
+
+// ---- activations: the device forms against the CPU's f and f' ------------------------
+
+template <class Fn>
+void expect_device_form_matches() {
+  SCOPED_TRACE(std::string(Fn::kind));
+  using D = k::device_activation<Fn>;
+  for (int i = -1200; i <= 1200; ++i) {
+    const float x = i == 0 ? 0.0f : float(i) * 0.005f;
+    const float y = Fn::f(x);
+    ASSERT_NEAR(D::f(x), y, 1e-6f + 1e-6f * std::fabs(y)) << "f(" << x << ")";
+    const float d = Fn::df(x, y);
+    ASSERT_NEAR(D::df(x, y), d, 1e-6f + 1e-6f * std::fabs(d)) << "f'(" << x << ")";
+  }
+  for (float x : {-1.0f, 1.0f, -20.0f, 20.0f, 25.0f, -0.0f}) {
+    const float y = Fn::f(x);
+    EXPECT_NEAR(D::f(x), y, 1e-6f + 1e-6f * std::fabs(y)) << "f(" << x << ")";
+    EXPECT_EQ(D::df(x, y), Fn::df(x, y)) << "f'(" << x << ")";
+  }
+}
+
+TEST(CudaEmulationKernels, ActivationDeviceFormsMatchTheCpu) {
+  expect_device_form_matches<Identity>();
+  expect_device_form_matches<ReLU>();
+  expect_device_form_matches<LeakyReLU<>>();
+  expect_device_form_matches<LeakyReLU<std::ratio<1, 5>>>();
+  expect_device_form_matches<GELU>();
+  expect_device_form_matches<GELUTanh>();
+  expect_device_form_matches<Sigmoid>();
+  expect_device_form_matches<Tanh>();
+  expect_device_form_matches<SiLU>();
+  expect_device_form_matches<ELU<>>();
+  expect_device_form_matches<ELU<std::ratio<1, 2>>>();
+  expect_device_form_matches<Softplus<>>();
+  expect_device_form_matches<Softplus<std::ratio<2>, std::ratio<10>>>();
+  expect_device_form_matches<Hardtanh<>>();
+  expect_device_form_matches<Hardtanh<std::ratio<-2>, std::ratio<1, 2>>>();
+}
+
+// ---- the GEMM body on its own, against double-precision loops ------------------------
+
+/// y = relu(x.w^T + b) with the forward tile for Out, on odd shapes.
+template <std::size_t In, std::size_t Out>
+void expect_forward_gemm(std::size_t rows) {
+  SCOPED_TRACE("In " + std::to_string(In) + " Out " + std::to_string(Out) + " rows " + std::to_string(rows));
+  HostEmulation emu;
+  const auto xv = random_values(rows * In, 1), wv = random_values(Out * In, 2), bv = random_values(Out, 3);
+  cuda::EmulatedBuffer<float> x(rows * In), w(Out * In), b(Out), z(rows * Out), y(rows * Out);
+  emu.copy_in(x.get(), xv.data(), xv.size());
+  emu.copy_in(w.get(), wv.data(), wv.size());
+  emu.copy_in(b.get(), bv.data(), bv.size());
+  using Tile = k::gemm_tile_for<Out>;
+  using Epi = k::LinearForwardEpilogue<ReLU, true>;
+  using G = k::Gemm<Tile, In, 1, 1, In, Epi>;
+  emu.launch<G>(cuda::Grid{unsigned((rows + G::BM - 1) / G::BM), unsigned((Out + G::BN - 1) / G::BN), 1},
+                static_cast<const float*>(x.raw()), static_cast<const float*>(w.raw()), rows, Out, In, In,
+                Epi{b.raw(), z.raw(), y.raw(), Out});
+  std::vector<float> ref_z(rows * Out), ref_y(rows * Out);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t o = 0; o < Out; ++o) {
+      double acc = bv[o];
+      for (std::size_t i = 0; i < In; ++i) acc += double(xv[r * In + i]) * double(wv[o * In + i]);
+      ref_z[r * Out + o] = float(acc);
+      ref_y[r * Out + o] = acc > 0 ? float(acc) : 0.0f;
+    }
+  EXPECT_TRUE(all_close("z", {z.raw(), rows * Out}, ref_z, {1e-5, 1e-5}));
+  EXPECT_TRUE(all_close("y", {y.raw(), rows * Out}, ref_y, {1e-5, 1e-5}));
+}
+
+TEST(CudaEmulationKernels, ForwardGemmAtEveryTileShape) {
+  for (std::size_t rows : {1u, 5u, 13u, 37u, 257u}) {
+    expect_forward_gemm<5, 1>(rows);    // 4-wide tile
+    expect_forward_gemm<13, 5>(rows);   // 4-wide tile, two column blocks
+    expect_forward_gemm<37, 7>(rows);   // 8-wide tile
+    expect_forward_gemm<5, 13>(rows);   // 32-wide tile
+    expect_forward_gemm<13, 37>(rows);  // 32-wide tile, two column blocks
+    expect_forward_gemm<37, 50>(rows);  // 64-wide tile
+  }
+  expect_forward_gemm<130, 70>(300);  // several K slices and column blocks
+  expect_forward_gemm<70, 130>(300);  // 128 x 128 tiles, 8 x 8 a thread
+}
+
+/// dw += dz^T.x with and without split-K, and dx = dz.w.
+template <std::size_t In, std::size_t Out>
+void expect_backward_gemms(std::size_t rows) {
+  SCOPED_TRACE("In " + std::to_string(In) + " Out " + std::to_string(Out) + " rows " + std::to_string(rows));
+  HostEmulation emu;
+  const auto xv = random_values(rows * In, 4), wv = random_values(Out * In, 5), dzv = random_values(rows * Out, 6);
+  const auto dw0 = random_values(Out * In, 7);
+  cuda::EmulatedBuffer<float> x(rows * In), w(Out * In), dz(rows * Out), dw(Out * In), dx(rows * In);
+  emu.copy_in(x.get(), xv.data(), xv.size());
+  emu.copy_in(w.get(), wv.data(), wv.size());
+  emu.copy_in(dz.get(), dzv.data(), dzv.size());
+  emu.copy_in(dw.get(), dw0.data(), dw0.size());
+  using Tile = k::gemm_tile_for<In>;         // dx: M = rows, N = In
+  using WTile = k::gemm_tile_2d<Out, In>;    // dw: M = Out, N = In
+  const k::SplitK s = k::split_k(rows, In * Out, WTile::bk);
+  const unsigned gx = unsigned((Out + WTile::bm - 1) / WTile::bm), gy = unsigned((In + WTile::bn - 1) / WTile::bn);
+  if (s.splits == 1) {
+    using G = k::Gemm<WTile, 1, Out, In, 1, k::StoreEpilogue>;
+    emu.launch<G>(cuda::Grid{gx, gy, 1}, static_cast<const float*>(dz.raw()), static_cast<const float*>(x.raw()), Out,
+                  In, rows, rows, k::StoreEpilogue{dw.raw(), In, true});
+  } else {
+    cuda::EmulatedBuffer<float> partial(s.splits * In * Out);
+    using G = k::Gemm<WTile, 1, Out, In, 1, k::SplitEpilogue>;
+    emu.launch<G>(cuda::Grid{gx, gy, unsigned(s.splits)}, static_cast<const float*>(dz.raw()),
+                  static_cast<const float*>(x.raw()), Out, In, rows, s.chunk,
+                  k::SplitEpilogue{partial.raw(), In, In * Out});
+    emu.launch<k::AddPartials>(cuda::Grid{k::add_partials_blocks(In * Out)}, static_cast<const float*>(partial.raw()),
+                               s.splits, dw.raw(), In * Out, true);
+  }
+  {
+    using G = k::Gemm<Tile, Out, 1, In, 1, k::StoreEpilogue>;
+    emu.launch<G>(cuda::Grid{unsigned((rows + G::BM - 1) / G::BM), unsigned((In + G::BN - 1) / G::BN), 1}, static_cast<const float*>(dz.raw()),
+                  static_cast<const float*>(w.raw()), rows, In, Out, Out, k::StoreEpilogue{dx.raw(), In, false});
+  }
+  std::vector<float> ref_dw(Out * In), ref_dx(rows * In);
+  for (std::size_t o = 0; o < Out; ++o)
+    for (std::size_t i = 0; i < In; ++i) {
+      double acc = dw0[o * In + i];
+      for (std::size_t r = 0; r < rows; ++r) acc += double(dzv[r * Out + o]) * double(xv[r * In + i]);
+      ref_dw[o * In + i] = float(acc);
+    }
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t i = 0; i < In; ++i) {
+      double acc = 0;
+      for (std::size_t o = 0; o < Out; ++o) acc += double(dzv[r * Out + o]) * double(wv[o * In + i]);
+      ref_dx[r * In + i] = float(acc);
+    }
+  // float sums over up to 20000 rows: the allowance grows with K.
+  EXPECT_TRUE(all_close("dw", {dw.raw(), Out * In}, ref_dw, {1e-4, rows > 1000 ? 1e-4 : 1e-5}));
+  EXPECT_TRUE(all_close("dx", {dx.raw(), rows * In}, ref_dx, {1e-5, 1e-5}));
+}
+
+TEST(CudaEmulationKernels, BackwardGemms) {
+  for (std::size_t rows : {1u, 5u, 13u, 37u, 257u}) {
+    expect_backward_gemms<5, 13>(rows);
+    expect_backward_gemms<13, 37>(rows);
+    expect_backward_gemms<37, 5>(rows);
+    expect_backward_gemms<50, 1>(rows);
+  }
+  EXPECT_EQ(k::split_k(600, 13 * 37, 16).splits, 2u);
+  EXPECT_EQ(k::split_k(9000, 7 * 5, 16).splits, 18u);
+  EXPECT_EQ(k::split_k(std::size_t{1} << 21, 128 * 128, 16, 4).splits, 128u);  // 512 blocks in all
+  expect_backward_gemms<13, 37>(600);    // split-K: 2 splits, the second one short
+  expect_backward_gemms<7, 5>(9000);     // split-K: 18 splits
+  expect_backward_gemms<50, 13>(20000);  // split-K: 40 splits over a 16 x 64 tile
+  expect_backward_gemms<130, 100>(700);  // 128 x 128 tiles (8 x 8 a thread), two by two; 2 splits
+}
+
+TEST(CudaEmulationKernels, EmulationPoisonsSharedMemoryAndBuffers) {
+  cuda::EmulatedBuffer<float> b(3);
+  EXPECT_TRUE(std::isnan(b.raw()[0]) && std::isnan(b.raw()[2]));  // as cudaMalloc: not zero
+}
+
+// ---- whole models against the CPU Model -----------------------------------------------
+
+TEST(CudaEmulation, ForwardBackwardOddMlp) {
+  for (std::size_t rows : {1u, 5u, 13u, 37u, 257u}) {
+    expect_forward_backward_match_cpu<HostEmulation, OddMlp>(rows, 100 + rows);
+    expect_forward_backward_match_cpu<HostEmulation, OddMlp>(rows, 100 + rows, false);
+  }
+}
+
+TEST(CudaEmulation, ForwardBackwardOddResidual) {
+  for (std::size_t rows : {1u, 13u, 257u}) {
+    expect_forward_backward_match_cpu<HostEmulation, OddResidual>(rows, 200 + rows);
+    expect_forward_backward_match_cpu<HostEmulation, OddResidual>(rows, 200 + rows, false);
+  }
+}
+
+TEST(CudaEmulation, ForwardBackwardOddProjected) {
+  for (std::size_t rows : {1u, 37u, 257u})
+    expect_forward_backward_match_cpu<HostEmulation, OddProjected>(rows, 300 + rows);
+}
+
+TEST(CudaEmulation, ForwardBackwardLargeBatchSplitsTheWeightGradient) {
+  expect_forward_backward_match_cpu<HostEmulation, Sequential<Linear<5, 7>, ReLU, Linear<7, 3>>>(9000, 400);
+}
+
+TEST(CudaEmulation, LinearAndActivationRunAsOneKernel) {
+  using Net = Sequential<Linear<5, 13>, ReLU, Linear<13, 5>>;
+  Model<Net> cpu;
+  auto dev = emu::to_device(cpu);
+  const auto x = emu::to_device(random_batch<5>(7, 1));
+  std::size_t before = dev.backend().launches;
+  (void)dev(x);
+  EXPECT_EQ(dev.backend().launches - before, 1u);  // the whole forward in one kernel
+  dev.fused_mlp(false);
+  before = dev.backend().launches;
+  auto y = dev(x);
+  EXPECT_EQ(dev.backend().launches - before, 2u);  // Linear+ReLU fused, then the last Linear
+  const std::size_t before_backward = dev.backend().launches;
+  (void)dev.backward(emu::to_device(random_batch<5>(7, 2)));
+  // last Linear: bias sum, dW, dX; first pair: dz + bias sum, dW, dX
+  EXPECT_EQ(dev.backend().launches - before_backward, 6u);
+}
+
+TEST(CudaEmulation, FusedForwardIsAutomaticUpTo64Wide) {
+  using Narrow = Sequential<Linear<5, 64>, ReLU, Linear<64, 5>>;
+  using Wide = Sequential<Linear<5, 65>, ReLU, Linear<65, 5>>;
+  Model<Narrow> narrow_cpu;
+  Model<Wide> wide_cpu;
+  auto narrow = emu::to_device(narrow_cpu);
+  auto wide = emu::to_device(wide_cpu);
+  EXPECT_EQ(wide.fused_mlp(), cuda::FusedMlp::automatic);
+  const auto x = emu::to_device(random_batch<5>(7, 1));
+  auto launches = [&](auto& m) {
+    const std::size_t before = m.backend().launches;
+    (void)m(x);
+    return m.backend().launches - before;
+  };
+  EXPECT_EQ(launches(narrow), 1u);
+  EXPECT_EQ(launches(wide), 2u);  // one GEMM per Linear above 64 wide
+  wide.fused_mlp(true);
+  EXPECT_EQ(wide.fused_mlp(), cuda::FusedMlp::always);
+  EXPECT_EQ(launches(wide), 1u);
+  expect_forward_backward_match_cpu<HostEmulation, Wide>(300, 500, true);
+}
+
+TEST(CudaEmulation, FrozenLayersLaunchNothingAndGetNoGradient) {
+  using Net = OddMlp;
+  Model<Net> cpu{seed(5)};
+  cpu.freeze("0");
+  cpu.freeze("2");
+  auto dev = emu::to_device(cpu);
+  const auto x = random_batch<5>(13, 6);
+  const auto t = random_batch<5>(13, 7);
+  cpu.zero_grad();
+  dev.zero_grad();
+  MSELoss{}(cpu(x), t).backward();
+  const std::size_t before = dev.backend().launches;
+  auto loss = cuda::MSELoss{}(dev(emu::to_device(x)), emu::to_device(t));
+  const std::size_t after_forward = dev.backend().launches;
+  loss.backward();
+  Model<Net> back = cuda::to_host(dev);
+  EXPECT_TRUE(all_close("grads", grads_of(back), grads_of(cpu), gradient_tolerance));
+  EXPECT_EQ(back.parameter("0.weight").grad()[0], 0.0f);
+  EXPECT_FALSE(back.parameter("2.bias").requires_grad());
+  // Backward stops after the third pair: nothing before it is trainable.
+  // The last Linear: bias sum, dW, dX; the pair before it: dz with bias sum, dW (its dX feeds nothing trainable).
+  EXPECT_EQ(dev.backend().launches - after_forward, 5u) << "forward took " << after_forward - before;
+}
+
+TEST(CudaEmulation, CopiesBackAndForth) {
+  Model<OddResidual> cpu{seed(9)};
+  cpu.freeze("inp");
+  cpu.eval();
+  auto dev = emu::to_device(cpu);
+  EXPECT_FALSE(dev.is_training());
+  Model<OddResidual> back = cuda::to_host(dev);
+  EXPECT_EQ(params_of(back), params_of(cpu));
+  EXPECT_FALSE(back.is_training());
+  EXPECT_FALSE(back.parameter("inp.weight").requires_grad());
+  EXPECT_TRUE(back.parameter("out.weight").requires_grad());
+  const auto x = random_batch<13>(4, 3);
+  EXPECT_EQ(cuda::to_host(emu::to_device(x)).values().size(), x.values().size());
+  const Labels l{1, 0, 4};
+  const Labels l2 = cuda::to_host(emu::to_device(l));
+  EXPECT_EQ(l2[0], 1);
+  EXPECT_EQ(l2[2], 4);
+}
+
+// ---- losses --------------------------------------------------------------------------------
+
+TEST(CudaEmulation, MseLossAndSgdMatchTheCpu) {
+  expect_mse_training_matches_cpu<HostEmulation, OddMlp>(
+      37, [](auto& m) { return optim::SGD(m, {.lr = 0.05f}); },
+      [](auto& m) { return cuda::optim::SGD(m, {.lr = 0.05f}); });
+  expect_mse_training_matches_cpu<HostEmulation, OddMlp>(
+      5, [](auto& m) { return optim::SGD(m, {.lr = 0.05f}); },
+      [](auto& m) { return cuda::optim::SGD(m, {.lr = 0.05f}); }, Reduction::sum);
+}
+
+TEST(CudaEmulation, CrossEntropyMatchesTheCpu) {
+  expect_cross_entropy_matches_cpu<HostEmulation, OddMlp>(257, CrossEntropyLoss{});
+  expect_cross_entropy_matches_cpu<HostEmulation, OddMlp>(13, CrossEntropyLoss{.label_smoothing = 0.1f});
+  expect_cross_entropy_matches_cpu<HostEmulation, OddMlp>(
+      1, CrossEntropyLoss{.reduction = Reduction::sum, .label_smoothing = 0.3f});
+}
+
+TEST(CudaEmulation, CrossEntropyRejectsAnInvalidLabelAsTheCpuDoes) {
+  Model<OddMlp> cpu;
+  auto dev = emu::to_device(cpu);
+  const auto x = random_batch<5>(4, 1);
+  const Labels bad{0, 3, 7, 1};
+  std::string cpu_message, dev_message;
+  try {
+    (void)CrossEntropyLoss{}(cpu(x), bad);
+  } catch (const ValueError& e) {
+    cpu_message = e.what();
+  }
+  auto loss = cuda::CrossEntropyLoss{}(dev(emu::to_device(x)), emu::to_device(bad));
+  try {
+    loss.backward();
+  } catch (const ValueError& e) {
+    dev_message = e.what();
+  }
+  EXPECT_FALSE(cpu_message.empty());
+  EXPECT_EQ(dev_message, cpu_message);
+  EXPECT_THROW((void)loss.item(), ValueError);
+}
+
+TEST(CudaEmulation, ScaledLossAndStaleLosses) {
+  using Net = Sequential<Linear<5, 13>, Tanh, Linear<13, 5>>;
+  Model<Net> cpu{seed(3)};
+  auto dev = emu::to_device(cpu);
+  const auto x = random_batch<5>(9, 1), t = random_batch<5>(9, 2);
+  const auto xd = emu::to_device(x), td = emu::to_device(t);
+  cpu.zero_grad();
+  dev.zero_grad();
+  (0.5f * MSELoss{}(cpu(x), t)).backward();
+  auto dl = 0.5f * cuda::MSELoss{}(dev(xd), td);
+  dl.backward();
+  Model<Net> back = cuda::to_host(dev);
+  EXPECT_TRUE(all_close("grads", grads_of(back), grads_of(cpu), gradient_tolerance));
+  EXPECT_THROW(dl.backward(), Error);  // the graph is gone, as in PyTorch
+
+  auto y = dev(xd);
+  auto first = cuda::MSELoss{}(y, td);
+  auto second = cuda::MSELoss{}(y, td);
+  EXPECT_THROW((void)first.item(), Error);  // its slot holds the second loss now
+  EXPECT_NO_THROW(second.backward());
+  auto old = dev(xd);
+  (void)dev(xd);
+  EXPECT_THROW((void)cuda::MSELoss{}(old, td), Error);  // another forward ran since
+}
+
+// ---- optimizers ---------------------------------------------------------------------------
+
+TEST(CudaEmulation, SgdVariantsMatchTheCpu) {
+  const optim::SGDOptions configs[] = {
+      {.lr = 0.05f, .momentum = 0.9f},
+      {.lr = 0.05f, .momentum = 0.9f, .dampening = 0.3f, .weight_decay = 0.01f},
+      {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 0.01f, .nesterov = true},
+  };
+  for (const auto& o : configs)
+    expect_mse_training_matches_cpu<HostEmulation, OddResidual>(
+        13, [&](auto& m) { return optim::SGD(m, o); }, [&](auto& m) { return cuda::optim::SGD(m, o); });
+}
+
+TEST(CudaEmulation, AdamVariantsMatchTheCpu) {
+  const optim::AdamOptions configs[] = {
+      {.lr = 1e-2f},
+      {.lr = 1e-2f, .betas = {0.8f, 0.99f}, .weight_decay = 0.01f, .amsgrad = true},
+  };
+  for (const auto& o : configs)
+    expect_mse_training_matches_cpu<HostEmulation, OddMlp>(
+        13, [&](auto& m) { return optim::Adam(m, o); }, [&](auto& m) { return cuda::optim::Adam(m, o); });
+  // A tensor frozen from step 2 on keeps its own step count for bias correction.
+  expect_mse_training_matches_cpu<HostEmulation, OddMlp>(
+      13, [&](auto& m) { return optim::Adam(m, {.lr = 1e-2f}); },
+      [&](auto& m) { return cuda::optim::Adam(m, {.lr = 1e-2f}); }, Reduction::mean, 4, "2");
+}
+
+TEST(CudaEmulation, AdamWMatchesTheCpu) {
+  expect_mse_training_matches_cpu<HostEmulation, OddProjected>(
+      37, [](auto& m) { return optim::AdamW(m, {.lr = 1e-2f, .weight_decay = 0.1f}); },
+      [](auto& m) { return cuda::optim::AdamW(m, {.lr = 1e-2f, .weight_decay = 0.1f}); });
+}
+
+TEST(CudaEmulation, RmspropVariantsMatchTheCpu) {
+  const optim::RMSpropOptions configs[] = {
+      {.lr = 1e-2f},
+      {.lr = 1e-2f, .alpha = 0.9f, .weight_decay = 0.01f, .momentum = 0.5f, .centered = true},
+  };
+  for (const auto& o : configs)
+    expect_mse_training_matches_cpu<HostEmulation, OddMlp>(
+        13, [&](auto& m) { return optim::RMSprop(m, o); }, [&](auto& m) { return cuda::optim::RMSprop(m, o); },
+        Reduction::mean, 3, {}, o.centered ? centered_rmsprop_state : gradient_tolerance);
+}
+
+TEST(CudaEmulation, OptimizerOptionsAreValidatedAsOnTheCpu) {
+  Model<OddMlp> cpu;
+  auto dev = emu::to_device(cpu);
+  EXPECT_THROW(cuda::optim::SGD(dev, {.lr = -1.0f}), ValueError);
+  EXPECT_THROW(cuda::optim::Adam(dev, {.betas = {1.0f, 0.9f}}), ValueError);
+  cuda::optim::SGD opt(dev, {.lr = 0.1f, .momentum = 0.9f});
+  EXPECT_THROW(opt.load_state_dict(std::vector<optim::NamedState>{{"step", {1.0f}}}), LoadError);
+  EXPECT_EQ(opt.steps(), 0);
+}
+
+// ---- PyTorch's conformance cases ------------------------------------------------------------
+
+using Cases = ConformanceCases<HostEmulation>;
+TEST(CudaEmulationConformance, TinyLinear) { Cases::tiny_linear(); }
+TEST(CudaEmulationConformance, Mlp381) { Cases::mlp_3_8_1(); }
+TEST(CudaEmulationConformance, SeedResidualMlp) { Cases::seed_residual_mlp(); }
+TEST(CudaEmulationConformance, SimpleNet) { Cases::simplenet(); }
+TEST(CudaEmulationConformance, SineNet) { Cases::sinenet(); }
+TEST(CudaEmulationConformance, MnistMlp) { Cases::mnist_mlp(); }
+TEST(CudaEmulationConformance, ResBlocks) { Cases::resblocks(); }
+TEST(CudaEmulationConformance, Autoencoder) { Cases::autoencoder(); }
+TEST(CudaEmulationConformance, DynamicMlp) { Cases::dynamic_mlp(); }
+
+}  // namespace
+}  // namespace ctnn::test

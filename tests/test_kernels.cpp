@@ -1,0 +1,332 @@
+// The per-architecture kernels (include/ctnn/kernels) against the plain
+// reference kernels and the scalar activations, under every architecture this
+// CPU can run, on odd sizes: 1, 3, 5, 13, 37, 100 and 257 rows, and widths
+// that exercise every path (one output, fewer outputs than a vector, more than
+// a register tile, K blocks of 256 and a remainder, row tails of every length).
+// Also: the fusion plan of pipelines, and how the architecture is chosen.
+//
+// The whole conformance suite runs once per architecture as well: meson
+// registers every test group again with CTNN_ARCH=sse4_2 / avx2 / avx512.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <ctnn/ctnn.hpp>
+#include <ctnn/kernels/activation.hpp>
+#include <ctnn/kernels/linear.hpp>
+#include <ctnn/kernels/reference.hpp>
+
+namespace ctnn::test {
+namespace {
+
+using kernels::Arch;
+
+std::vector<Arch> runnable_archs() {
+  std::vector<Arch> out;
+  for (Arch a : {Arch::generic, Arch::sse4_2, Arch::avx2, Arch::avx512})
+    if (kernels::available(a)) out.push_back(a);
+  return out;
+}
+
+constexpr std::size_t row_counts[] = {1, 3, 5, 13, 37, 100, 257};
+
+std::vector<float> random_values(std::size_t count, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(count);
+  for (auto& e : v) e = u(g);
+  return v;
+}
+
+/// |got - ref| <= tol · (1 + magnitude): the allowance of float accumulation
+/// over terms whose absolute values sum to `magnitude`.
+::testing::AssertionResult close_to(const std::string& what, const std::vector<float>& got,
+                                    const std::vector<float>& ref, const std::vector<double>& magnitude,
+                                    double tol = 2e-6) {
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double allowed = tol * (1.0 + magnitude[i]);
+    if (!std::isfinite(got[i]) || std::fabs(double(got[i]) - double(ref[i])) > allowed)
+      return ::testing::AssertionFailure() << what << " [" << i << "]: got " << got[i] << ", reference " << ref[i]
+                                           << ", allowed " << allowed;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+/// Σ |x·w| per output of y = x · wᵀ.
+std::vector<double> forward_magnitude(const std::vector<float>& w, const std::vector<float>& x, std::size_t in,
+                                      std::size_t out, std::size_t n) {
+  std::vector<double> m(n * out);
+  for (std::size_t r = 0; r < n; ++r)
+    for (std::size_t o = 0; o < out; ++o) {
+      double s = 1.0;  // the bias
+      for (std::size_t i = 0; i < in; ++i) s += std::fabs(double(x[r * in + i]) * w[o * in + i]);
+      m[r * out + o] = s;
+    }
+  return m;
+}
+
+template <std::size_t In, std::size_t Out>
+void check_linear_kernels(Arch arch) {
+  SCOPED_TRACE("Linear<" + std::to_string(In) + ", " + std::to_string(Out) + "> on " +
+               std::string(kernels::arch_name(arch)));
+  const auto w = random_values(In * Out, 1);
+  const auto b = random_values(Out, 2);
+  for (std::size_t n : row_counts) {
+    SCOPED_TRACE("rows " + std::to_string(n));
+    const auto x = random_values(n * In, 3 + static_cast<std::uint32_t>(n));
+    const auto dy = random_values(n * Out, 4 + static_cast<std::uint32_t>(n));
+
+    // forward, with and without bias, with z kept
+    std::vector<float> y(n * Out, -7.0f), z(n * Out, -7.0f), ref(n * Out);
+    kernels::reference::linear_forward<In, Out, true>(w.data(), b.data(), x.data(), ref.data(), n);
+    const auto magnitude = forward_magnitude(w, x, In, Out, n);
+    kernels::linear_forward<kernels::NoActivation, In, Out>(arch, w.data(), b.data(), x.data(), z.data(), y.data(), n);
+    EXPECT_TRUE(close_to("forward", y, ref, magnitude));
+    EXPECT_TRUE(close_to("forward z", z, ref, magnitude));
+    kernels::reference::linear_forward<In, Out, false>(w.data(), nullptr, x.data(), ref.data(), n);
+    kernels::linear_forward<kernels::NoActivation, In, Out>(arch, w.data(), nullptr, x.data(), nullptr, y.data(), n);
+    EXPECT_TRUE(close_to("forward without bias", y, ref, magnitude));
+
+    // forward with an activation in the epilogue
+    kernels::reference::linear_forward<In, Out, true>(w.data(), b.data(), x.data(), ref.data(), n);
+    for (auto& v : ref) v = std::tanh(v);
+    kernels::linear_forward<Tanh, In, Out>(arch, w.data(), b.data(), x.data(), nullptr, y.data(), n);
+    EXPECT_TRUE(close_to("forward + tanh", y, ref, magnitude));
+
+    // dx = dy · w (overwrites), dw += dyᵀ · x, db += Σ dy
+    std::vector<float> dx(n * In, 5.0f), dx_ref(n * In);
+    kernels::reference::linear_backward_input<In, Out>(w.data(), dy.data(), dx_ref.data(), n);
+    kernels::linear_backward_input<In, Out>(arch, w.data(), dy.data(), dx.data(), n);
+    std::vector<double> dx_magnitude(n * In);
+    for (std::size_t r = 0; r < n; ++r)
+      for (std::size_t i = 0; i < In; ++i)
+        for (std::size_t o = 0; o < Out; ++o) dx_magnitude[r * In + i] += std::fabs(double(dy[r * Out + o]) * w[o * In + i]);
+    EXPECT_TRUE(close_to("backward input", dx, dx_ref, dx_magnitude));
+
+    auto dw = random_values(In * Out, 5), dw_ref = dw;
+    kernels::reference::linear_backward_weight<In, Out>(x.data(), dy.data(), dw_ref.data(), n);
+    kernels::linear_backward_weight<In, Out>(arch, x.data(), dy.data(), dw.data(), n);
+    std::vector<double> dw_magnitude(In * Out, 1.0);
+    for (std::size_t r = 0; r < n; ++r)
+      for (std::size_t o = 0; o < Out; ++o)
+        for (std::size_t i = 0; i < In; ++i) dw_magnitude[o * In + i] += std::fabs(double(dy[r * Out + o]) * x[r * In + i]);
+    EXPECT_TRUE(close_to("backward weight", dw, dw_ref, dw_magnitude));
+
+    auto db = random_values(Out, 6), db_ref = db;
+    kernels::reference::bias_backward<Out>(dy.data(), db_ref.data(), n);
+    kernels::bias_backward<Out>(arch, dy.data(), db.data(), n);
+    EXPECT_TRUE(close_to("backward bias", db, db_ref, std::vector<double>(Out, double(n))));
+  }
+}
+
+TEST(Kernels, LinearMatchesReferenceOnOddSizesUnderEveryArchitecture) {
+  for (Arch a : runnable_archs()) {
+    check_linear_kernels<1, 1>(a);
+    check_linear_kernels<3, 1>(a);
+    check_linear_kernels<100, 1>(a);
+    check_linear_kernels<257, 1>(a);
+    check_linear_kernels<1, 13>(a);
+    check_linear_kernels<1, 100>(a);
+    check_linear_kernels<3, 5>(a);
+    check_linear_kernels<5, 3>(a);
+    check_linear_kernels<5, 37>(a);
+    check_linear_kernels<13, 13>(a);
+    check_linear_kernels<13, 257>(a);
+    check_linear_kernels<37, 100>(a);
+    check_linear_kernels<100, 37>(a);
+    check_linear_kernels<257, 5>(a);
+    check_linear_kernels<257, 100>(a);
+    check_linear_kernels<100, 257>(a);
+  }
+}
+
+// ---- activations: every vector form against the scalar f and f' ---------------
+
+std::vector<float> activation_inputs() {
+  std::vector<float> x = random_values(1000, 11, -6.0f, 6.0f);
+  for (float v : {0.0f, -0.0f, 1e-7f, -1e-7f, 1e-3f, -1e-3f, 0.5f, -0.5f, 0.625f, -0.625f, 0.63f, 1.0f, -1.0f, 9.0f,
+                  -9.0f, 20.0f, -20.0f, 30.0f, -30.0f, 44.0f, -44.0f, 88.0f, -88.0f, 100.0f, -100.0f, 1e4f, -1e4f})
+    x.push_back(v);
+  x.push_back(0.25f);  // 1028 values: not a multiple of any vector width... plus one more
+  x.push_back(-0.25f);
+  x.push_back(3.0f);
+  return x;
+}
+
+/// How much an activation's gradient amplifies the absolute error of the
+/// vector function it is made of. GELU-tanh's derivative has the term
+/// 0.5·x·(1 - t²)·k·(1 + 3c·x²), t = tanh(...): tanh's few-ulp absolute error
+/// near ±1 (3e-7) is multiplied by |x|·(1 + 3c·x²), which is 27 at x = -5.8,
+/// where the scalar gradient is 0 or 5e-4.
+template <class Fn>
+double gradient_error_scale(float x) {
+  if constexpr (std::is_same_v<Fn, GELUTanh>)
+    return 1.0 + std::fabs(double(x)) * (1.0 + 3.0 * double(Fn::c) * double(x) * double(x));
+  else
+    return 1.0;
+}
+
+template <class Fn>
+void check_activation(Arch arch, const char* name) {
+  SCOPED_TRACE(std::string(name) + " on " + std::string(kernels::arch_name(arch)));
+  const auto x = activation_inputs();
+  constexpr std::size_t width = 37;
+  const std::size_t count = x.size() - x.size() % width, n = count / width;
+  std::vector<float> y(count), y_ref(count);
+  for (std::size_t i = 0; i < count; ++i) y_ref[i] = Fn::f(x[i]);
+  kernels::activation_forward<Fn>(arch, x.data(), y.data(), count);
+  // Exact where the vector form only compares and multiplies, or where there is
+  // no vector form; within a few ulp where it is a polynomial.
+  constexpr bool exact = !kernels::has_vector_form<Fn> || kernels::vector_form_is_exact<Fn>;
+  const double rel = exact ? 0.0 : 2e-6, abs = exact ? 0.0 : 1e-6;
+  for (std::size_t i = 0; i < count; ++i)
+    ASSERT_LE(std::fabs(double(y[i]) - y_ref[i]), abs + rel * std::fabs(y_ref[i]))
+        << "f(" << x[i] << ") = " << y[i] << ", scalar " << y_ref[i];
+
+  const auto dy = random_values(count, 12);
+  std::vector<float> dx(count), dx_ref(count), db(width, 0.5f), db_ref(width, 0.5f);
+  for (std::size_t i = 0; i < count; ++i) dx_ref[i] = dy[i] * Fn::df(x[i], y_ref[i]);
+  for (std::size_t r = 0; r < n; ++r)
+    for (std::size_t j = 0; j < width; ++j) db_ref[j] += dx_ref[r * width + j];
+  kernels::activation_backward<Fn, width>(arch, x.data(), y_ref.data(), dy.data(), dx.data(), n, nullptr);
+  for (std::size_t i = 0; i < count; ++i)
+    ASSERT_LE(std::fabs(double(dx[i]) - dx_ref[i]), abs * gradient_error_scale<Fn>(x[i]) + rel * std::fabs(dx_ref[i]))
+        << "f'(" << x[i] << ") · " << dy[i] << " = " << dx[i] << ", scalar " << dx_ref[i];
+  std::fill(dx.begin(), dx.end(), 0.0f);
+  kernels::activation_backward<Fn, width>(arch, x.data(), y_ref.data(), dy.data(), dx.data(), n, db.data());
+  for (std::size_t i = 0; i < count; ++i)
+    ASSERT_LE(std::fabs(double(dx[i]) - dx_ref[i]), abs * gradient_error_scale<Fn>(x[i]) + rel * std::fabs(dx_ref[i]));
+  for (std::size_t j = 0; j < width; ++j) EXPECT_NEAR(db[j], db_ref[j], 1e-5 * (1.0 + double(n))) << "db[" << j << "]";
+}
+
+TEST(Kernels, ActivationsMatchTheScalarFunctionsUnderEveryArchitecture) {
+  for (Arch a : runnable_archs()) {
+    check_activation<Identity>(a, "Identity");
+    check_activation<ReLU>(a, "ReLU");
+    check_activation<LeakyReLU<>>(a, "LeakyReLU");
+    check_activation<LeakyReLU<std::ratio<1, 5>>>(a, "LeakyReLU(0.2)");
+    check_activation<GELU>(a, "GELU");
+    check_activation<GELUTanh>(a, "GELUTanh");
+    check_activation<Sigmoid>(a, "Sigmoid");
+    check_activation<Tanh>(a, "Tanh");
+    check_activation<SiLU>(a, "SiLU");
+    check_activation<ELU<>>(a, "ELU");
+    check_activation<Softplus<>>(a, "Softplus");
+    check_activation<Hardtanh<>>(a, "Hardtanh");
+  }
+}
+
+// ---- fusion plan ----------------------------------------------------------------
+
+using detail::FusionRole;
+
+template <class Net>
+constexpr auto plan_of() {
+  return bind_t<Net, Net::in_features>::fusion;
+}
+
+static_assert(plan_of<Sequential<Linear<3, 8>, ReLU, Linear<8, 1>>>() ==
+              std::array{FusionRole::fused_head, FusionRole::fused_tail, FusionRole::alone});
+static_assert(plan_of<Sequential<Linear<3, 8>, Linear<8, 8>, Tanh, Tanh>>() ==
+              std::array{FusionRole::alone, FusionRole::fused_head, FusionRole::fused_tail, FusionRole::alone});
+static_assert(plan_of<Sequential<Named<"fc1", Linear<3, 8>>, Named<"act", GELUTanh>, Named<"fc2", Linear<8, 2>>>>() ==
+              std::array{FusionRole::fused_head, FusionRole::fused_tail, FusionRole::alone});
+// GELU with erf has no vector form: nothing to gain from fusing it.
+static_assert(plan_of<Sequential<Linear<3, 8>, GELU, Linear<8, 2>>>() ==
+              std::array{FusionRole::alone, FusionRole::alone, FusionRole::alone});
+static_assert(plan_of<Sequential<ReLU, Linear<3, 8>>>() == std::array{FusionRole::alone, FusionRole::alone});
+static_assert(MLP<4, 16, 2>::layer::fusion ==
+              std::array{FusionRole::fused_head, FusionRole::fused_tail, FusionRole::alone});
+
+// A fused pipeline gives what its children give one by one (with hooks, the
+// children run one by one).
+struct CountingHooks {
+  int calls = 0;
+  void forward(const ModuleIO&) { ++calls; }
+};
+
+/// Sets the default architecture for a scope, and restores the previous one.
+struct ScopedArch {
+  Arch saved = kernels::default_arch();
+  explicit ScopedArch(Arch a) { kernels::set_default_arch(a); }
+  ~ScopedArch() { kernels::set_default_arch(saved); }
+};
+
+TEST(Kernels, FusedPipelineGivesTheBitsOfItsChildrenRunOneByOne) {
+  using Net = Sequential<Linear<13, 37>, SiLU, Linear<37, 37>, ReLU, Linear<37, 5>, Tanh, Linear<5, 1>, Sigmoid>;
+  static_assert(bind_t<Net, 13>::fusion[0] == FusionRole::fused_head);
+  for (Arch a : runnable_archs()) {
+    SCOPED_TRACE(std::string(kernels::arch_name(a)));
+    const ScopedArch scoped(a);
+    for (std::size_t rows : {1u, 3u, 41u, 300u}) {
+      Model<Net> fused{seed(3)}, plain{seed(3)};
+      const Batch<13> x(rows, random_values(rows * 13, 9, -2.0f, 2.0f));
+      const Batch<1> dy(rows, random_values(rows, 10));
+      CountingHooks hooks;  // with hooks, the children run one by one
+      const auto y_fused = fused(x);
+      const auto y_plain = plain(x, hooks);
+      EXPECT_EQ(hooks.calls, 9);
+      ASSERT_TRUE(std::equal(y_fused.begin(), y_fused.end(), y_plain.begin())) << rows << " rows";
+      const auto dx_fused = fused.backward(dy);
+      const auto dx_plain = plain.backward(dy, hooks);
+      ASSERT_TRUE(std::equal(dx_fused.begin(), dx_fused.end(), dx_plain.begin())) << rows << " rows";
+      ASSERT_TRUE(std::equal(fused.gradients().begin(), fused.gradients().end(), plain.gradients().begin()))
+          << rows << " rows";
+    }
+  }
+}
+
+// ---- choosing the architecture ----------------------------------------------------
+
+TEST(Kernels, ArchitectureIsChosenOncePerModel) {
+  const Arch best = kernels::best_arch();
+  EXPECT_TRUE(kernels::available(best));
+  const Arch from_environment = kernels::detail::arch_from_environment();
+  if (const char* env = std::getenv("CTNN_ARCH")) {
+    const auto requested = kernels::parse_arch(env);
+    ASSERT_TRUE(requested.has_value());
+    if (*requested != Arch::automatic && kernels::available(*requested)) {
+      EXPECT_EQ(from_environment, *requested) << "CTNN_ARCH=" << env;
+    }
+    EXPECT_LE(from_environment, best);
+  } else {
+    EXPECT_EQ(from_environment, best);
+  }
+  for (Arch a : runnable_archs()) {
+    const ScopedArch scoped(a);
+    Model<Linear<3, 1>> m;
+    EXPECT_EQ(m.context().arch, a);
+    kernels::set_default_arch(best);
+    EXPECT_EQ(m.context().arch, a) << "chosen when the model was made";
+  }
+  EXPECT_FALSE(kernels::parse_arch("avx1024").has_value());
+
+  // One model moved to another architecture gives the same answers within
+  // float rounding (the order of the sums differs with the vector width).
+  Model<Sequential<Linear<13, 37>, Tanh, Linear<37, 5>>> m{seed(2)};
+  Batch<13> x(41);
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i % 7) * 0.25f - 0.75f;
+  m.set_arch(Arch::automatic);
+  EXPECT_EQ(m.arch(), best);
+  const auto reference = m(x);
+  for (Arch a : runnable_archs()) {
+    m.set_arch(a);
+    EXPECT_EQ(m.arch(), a);
+    const auto y = m(x);
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      EXPECT_NEAR(y.data()[i], reference.data()[i], 1e-5) << arch_name(a);
+    }
+  }
+  if (!kernels::available(Arch::avx512)) {
+    EXPECT_THROW(m.set_arch(Arch::avx512), ValueError);
+  }
+}
+
+}  // namespace
+}  // namespace ctnn::test
