@@ -479,6 +479,9 @@ def main():
              "[pipeline and custom module](#pipeline-and-custom-module) · [plot](#plot) · [compile cost](#compile-cost) · [what bounds the missed targets](#what-bounds-the-missed-targets) · "
              "[machine and method](#machine-and-method) · [commands](#commands)\n")
 
+    L.append("The GPU path (issue 5) is measured separately, on the GPU machine it needs: "
+             "[gpu-performance.md](gpu-performance.md).\n")
+
     L.append("## Peak of this core\n")
     if peak:
         L.append(f"Single-core peak FP32 FMA rate, measured by `bench/peak_fma.cpp` (16 independent FMA chains): "
