@@ -1,10 +1,4 @@
 // The examples of docs/freezing.md, compiled and run as a test.
-// GCC 12 at -O3 reports a false -Wrestrict inside std::string when it inlines
-// the option checks of optim::SGD (include/ctnn/train/optim/state.hpp,
-// python_float_repr), a known GCC 12 false positive.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wrestrict"
-#endif
 #include <ctnn/ctnn.hpp>
 
 #include <algorithm>

@@ -396,13 +396,7 @@ class Model : public detail::GraphOwner {
   /// Runs this model's kernels on another instruction set from now on (tests,
   /// benchmarks). Throws ValueError if the CPU cannot run it or it is not
   /// compiled in; `automatic` means the best available.
-  void set_arch(kernels::Arch a) {
-    if (a == kernels::Arch::automatic) a = kernels::best_arch();
-    if (!kernels::available(a))
-      throw ValueError("ctnn: set_arch(" + std::string(kernels::arch_name(a)) + "): " +
-                       (kernels::is_compiled(a) ? "this CPU cannot run it" : "not compiled into this program"));
-    arch_ = a;
-  }
+  void set_arch(kernels::Arch a) { arch_ = kernels::require_available(a, "set_arch"); }
 
   /// The Context of the whole model (for kernels, hooks and tools).
   Context context() {

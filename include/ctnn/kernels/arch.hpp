@@ -226,15 +226,20 @@ inline Arch& default_arch_slot() {
 /// process), else the best the CPU has; set_default_arch() overrides both.
 inline Arch default_arch() { return detail::default_arch_slot(); }
 
-/// Forces the architecture of models constructed from now on (tests and
-/// benchmarks). Throws if this CPU cannot run it or it is not compiled in.
-inline void set_default_arch(Arch a) {
+/// `a` as a model will run it (`automatic`: the best available), or a
+/// ValueError naming `caller` when this CPU cannot run it or it is not
+/// compiled into this program (see CTNN_STATIC_ARCH).
+inline Arch require_available(Arch a, std::string_view caller) {
   if (a == Arch::automatic) a = best_arch();
   if (!available(a))
-    throw ValueError("ctnn: set_default_arch(" + std::string(arch_name(a)) + "): " +
-                     (is_compiled(a) ? "this CPU cannot run it" : "not compiled in (see CTNN_STATIC_ARCH)"));
-  detail::default_arch_slot() = a;
+    throw ValueError("ctnn: " + std::string(caller) + "(" + std::string(arch_name(a)) + "): " +
+                     (is_compiled(a) ? "this CPU cannot run it" : "not compiled into this program"));
+  return a;
 }
+
+/// Forces the architecture of models constructed from now on (tests and
+/// benchmarks). Throws if this CPU cannot run it or it is not compiled in.
+inline void set_default_arch(Arch a) { detail::default_arch_slot() = require_available(a, "set_default_arch"); }
 
 /// `a`, or the process default when it is `automatic`.
 inline Arch resolve(Arch a) { return a == Arch::automatic ? default_arch() : a; }

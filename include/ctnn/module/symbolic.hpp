@@ -13,6 +13,7 @@
 #include <array>
 #include <cstddef>
 #include <string_view>
+#include <type_traits>
 
 #include "ctnn/compose/fusion.hpp"
 #include "ctnn/core/context.hpp"
@@ -130,13 +131,6 @@ template <class T>
 inline constexpr bool is_sym_outputs = requires { T::is_named_outputs; };
 
 // ---- node kernels -----------------------------------------------------------
-
-/// Linear `Lin` and activation `Act` in one kernel: y = act(x · wᵀ + b), and
-/// z = x · wᵀ + b when z is not null. `c` is the Linear's context.
-template <class Lin, class Act>
-void fused_call_forward(const Context& c, const float* x, float* z, float* y, std::size_t n) {
-  FusedLinearActivation<Lin, Act>::forward_into(c, x, z, y, n);
-}
 
 template <class L>
 void call_forward(const Node&, const Context& c, const float* const* in, float* out, std::size_t n, float* ws) {
@@ -264,7 +258,7 @@ constexpr auto record_call(Sym<W, P> x, std::string_view member, std::string_vie
     if constexpr (fuses<P, L>) {
       Node& producer = x.graph->nodes[x.id];
       if (x.names_producer_output() && producer.fused_forward == nullptr) {
-        producer.fused_forward = &fused_call_forward<P, L>;
+        producer.fused_forward = &FusedLinearActivation<P, L>::forward_into;
         producer.fused_activation = id;
         x.graph->nodes[id].computed_by_input = true;
       }

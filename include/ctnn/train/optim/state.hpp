@@ -54,21 +54,31 @@ inline std::string python_float_repr(float v) {
     if (c != '.') digits += c;
   }
   const int e = std::atoi(std::string(s.substr(epos + 1)).c_str());
-  // Python switches to exponent notation outside 1e-4 <= |v| < 1e16.
+  // Python switches to exponent notation outside 1e-4 <= |v| < 1e16. The
+  // pieces are appended, not joined with `"." + s`: g++ 12 at -O3 reports a
+  // false -Wrestrict for that form once this is inlined into a caller.
   if (e >= -4 && e < 16) {
     const int decpt = e + 1;
     const auto nd = static_cast<int>(digits.size());
     if (decpt <= 0) {
-      out += "0." + std::string(static_cast<std::size_t>(-decpt), '0') + digits;
+      out += "0.";
+      out.append(static_cast<std::size_t>(-decpt), '0');
+      out += digits;
     } else if (decpt >= nd) {
-      out += digits + std::string(static_cast<std::size_t>(decpt - nd), '0') + ".0";
+      out += digits;
+      out.append(static_cast<std::size_t>(decpt - nd), '0');
+      out += ".0";
     } else {
-      out += digits.substr(0, static_cast<std::size_t>(decpt)) + "." +
-             digits.substr(static_cast<std::size_t>(decpt));
+      out.append(digits, 0, static_cast<std::size_t>(decpt));
+      out += '.';
+      out.append(digits, static_cast<std::size_t>(decpt));
     }
   } else {
-    out += digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
+    out += digits[0];
+    if (digits.size() > 1) {
+      out += '.';
+      out.append(digits, 1);
+    }
     const int ae = e < 0 ? -e : e;
     out += e < 0 ? "e-" : "e+";
     if (ae < 10) out += '0';

@@ -126,10 +126,12 @@ inline void pack_rows(const float* src, std::size_t ld, std::size_t kc, std::siz
 
 // ---- epilogues: what happens to a finished tile of C ------------------------
 
-/// C = A·B (C += for the K blocks after the first).
+/// C = A·B, or C += A·B when `accumulate`: the K blocks after the first always
+/// add to what the earlier ones stored.
 struct StoreC {
   float* c;
   std::size_t ldc;
+  bool accumulate = false;
   template <std::size_t R, std::size_t NV>
   CTNN_INLINE void operator()(std::size_t i0, std::size_t j0, std::size_t nr, V (&acc)[R][NV], bool first,
                               bool) const {
@@ -141,27 +143,8 @@ struct StoreC {
         if (v * lanes >= nr) break;
         const std::size_t count = std::min(lanes, nr - v * lanes);
         V value = acc[i][v];
-        if (!first) value += load_n(row + v * lanes, count);
+        if (accumulate || !first) value += load_n(row + v * lanes, count);
         store_n(row + v * lanes, value, count);
-      }
-    }
-  }
-};
-
-/// C += A·B.
-struct AccumulateC {
-  float* c;
-  std::size_t ldc;
-  template <std::size_t R, std::size_t NV>
-  CTNN_INLINE void operator()(std::size_t i0, std::size_t j0, std::size_t nr, V (&acc)[R][NV], bool, bool) const {
-#pragma GCC unroll 16
-    for (std::size_t i = 0; i < R; ++i) {
-      float* row = c + (i0 + i) * ldc + j0;
-#pragma GCC unroll 4
-      for (std::size_t v = 0; v < NV; ++v) {
-        if (v * lanes >= nr) break;
-        const std::size_t count = std::min(lanes, nr - v * lanes);
-        store_n(row + v * lanes, acc[i][v] + load_n(row + v * lanes, count), count);
       }
     }
   }

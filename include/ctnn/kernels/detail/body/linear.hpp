@@ -202,7 +202,7 @@ template <std::size_t In, std::size_t Out>
 void linear_backward_input(CTNN_KERNELS_TAG, const float* w, const float* dy, float* dx, std::size_t n) {
   using namespace CTNN_KERNELS_NS;
   constexpr std::size_t nv = In > lanes ? 2 : 1;
-  gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false, StoreC{dx, In});
+  gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false, StoreC{dx, In, false});
 }
 
 /// dw[Out, In] += dy[n, Out]ᵀ · x[n, In].
@@ -210,7 +210,7 @@ template <std::size_t In, std::size_t Out>
 void linear_backward_weight(CTNN_KERNELS_TAG, const float* x, const float* dy, float* dw, std::size_t n) {
   using namespace CTNN_KERNELS_NS;
   constexpr std::size_t nv = In > lanes ? 2 : 1;
-  gemm<nv, ALayout::col_major>(Out, In, n, dy, Out, x, In, false, AccumulateC{dw, In});
+  gemm<nv, ALayout::col_major>(Out, In, n, dy, Out, x, In, false, StoreC{dw, In, true});
 }
 
 /// db[Out] += Σ_rows dy.
