@@ -3,9 +3,11 @@
 // parity of a custom module with the same network written as a pipeline.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "conformance.hpp"
@@ -174,34 +176,50 @@ struct Custom {
   constexpr auto forward(auto x) const { return out(gate(fc2(act(fc1(x))))); }
 };
 
-TEST(CustomModule, ParityWithThePipelineIsBitForBit) {
-  Model<Pipeline> pipe{seed(5)};
-  Model<Custom> custom{seed(5)};
-  ASSERT_EQ(Model<Pipeline>::num_params, Model<Custom>::num_params);
-  for (std::size_t i = 0; i < Model<Custom>::num_param_tensors; ++i)
-    EXPECT_EQ(std::string(pipe.named_parameters()[i].name), std::string(custom.named_parameters()[i].name));
+/// The same network as a pipeline and as a custom module: the same numbers,
+/// bit for bit, forward and backward, at 1, 7 and 300 rows.
+template <class P, class M>
+void expect_same_bits(unsigned s) {
+  Model<P> pipe{seed(s)};
+  Model<M> custom{seed(s)};
+  ASSERT_EQ(Model<P>::num_params, Model<M>::num_params);
   std::copy(pipe.parameters().begin(), pipe.parameters().end(), custom.parameters().begin());
   std::mt19937 rng(1);
   std::normal_distribution<float> d;
   for (std::size_t rows : {1u, 7u, 300u}) {
-    Batch<5> x(rows);
+    Batch<Model<P>::in_features> x(rows);
     for (float& v : x) v = d(rng);
-    Batch<3> dy(rows);
+    Batch<Model<P>::out_features> dy(rows);
     for (float& v : dy) v = d(rng);
+    for (bool training : {false, true}) {
+      pipe.train(training);
+      custom.train(training);
+      const auto a = pipe(x);
+      const auto b = custom(x);
+      ASSERT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << rows << (training ? " training" : " eval");
+    }
     pipe.zero_grad();
     custom.zero_grad();
-    const auto a = pipe(x);
-    const auto b = custom(x);
-    ASSERT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << rows;
     const auto ga = pipe.backward(dy);
     const auto gb = custom.backward(dy);
     ASSERT_TRUE(std::equal(ga.begin(), ga.end(), gb.begin())) << rows;
     ASSERT_TRUE(std::equal(pipe.gradients().begin(), pipe.gradients().end(), custom.gradients().begin())) << rows;
   }
+}
+
+TEST(CustomModule, ParityWithThePipelineIsBitForBit) {
+  expect_same_bits<Pipeline, Custom>(5);
+  Model<Pipeline> pipe{seed(5)};
+  Model<Custom> custom{seed(5)};
+  for (std::size_t i = 0; i < Model<Custom>::num_param_tensors; ++i)
+    EXPECT_EQ(std::string(pipe.named_parameters()[i].name), std::string(custom.named_parameters()[i].name));
   std::ostringstream p, q;
   p << pipe;
   q << custom;
   EXPECT_EQ(p.str().substr(p.str().find('\n')), q.str().substr(q.str().find('\n')));  // same tree under the root
+  // The tutorial's residual MLP (fused pairs, a skip connection) both ways.
+  using ResidualPipeline = Sequential<Linear<3, 16>, ReLU, Residual<Linear<16, 16>, ReLU>, Linear<16, 1>>;
+  expect_same_bits<ResidualPipeline, ResidualMLP>(7);
 }
 
 // Fusion in custom modules (module/symbolic.hpp, Node): fc1 + act of
@@ -292,6 +310,120 @@ struct Residual2 {  // a skip connection and a value used three times, with conc
     return c(both) + slice<0, 4>(h);
   }
 };
+
+// The reverse pass writes each gradient buffer first and adds to it after
+// (module.hpp, BackwardPlan), with no zero-fill: these graphs exercise every
+// case of that plan. A value on both sides of *, twice in a concat, a result
+// also read elsewhere, the same value returned twice, the input returned, a
+// member call that reaches no result, and fused Linear + activation pairs.
+struct PlanCases {
+  CTNN_MODULE(PlanCases, (Linear<5, 6>, a), (Linear<6, 6>, b), (Linear<6, 3>, unused), (Linear<12, 5>, c));
+  constexpr auto forward(auto x) const {
+    auto h = a(x);
+    auto dead = unused(h);
+    (void)dead;
+    auto sq = h * h + h;
+    auto y = c(concat(sq, sq - relu(h)));
+    return outputs<"y", "again", "input", "h", "g">(y, y, x, h, tanh(b(h)) + h);
+  }
+};
+using PlanCasesLayer = ModuleLayer<PlanCases, 5>;
+static_assert(!PlanCasesLayer::plan.live[2]);  // unused(h)
+// g = tanh(b(h)) + h is a result read by nothing else: its gradient is dy's
+// block, passed through the + to tanh, whose backward runs fused with b's.
+static_assert(PlanCasesLayer::plan.dy_block[PlanCasesLayer::result_nodes[4]] == 4);
+static_assert(PlanCasesLayer::plan.passes_through[PlanCasesLayer::result_nodes[4]] == 1);
+// The tutorial's network: both Linear + ReLU pairs run fused backward too, and
+// the skip's + hands its gradient to the second ReLU without a copy.
+using ResidualMLPLayer = ModuleLayer<ResidualMLP, 3>;
+static_assert(ResidualMLPLayer::plan.fused[1] && ResidualMLPLayer::plan.fused[3]);
+static_assert(ResidualMLPLayer::graph.nodes[5].kind == detail::NodeKind::add &&
+              ResidualMLPLayer::plan.passes_through[5] == 1);
+
+template <class M, std::size_t In, std::size_t Out>
+void expect_gradients_match_finite_differences(const char* parameter) {
+  Model<M> model{seed(6)};
+  std::mt19937 rng(4);
+  std::normal_distribution<float> d;
+  Batch<In> x(3);
+  for (float& v : x) v = d(rng);
+  Batch<Out> dy(3);
+  for (float& v : dy) v = d(rng);
+  auto loss_of = [&](const Batch<In>& in) {
+    model.eval();
+    const auto y = model(in);
+    double s = 0;
+    for (std::size_t i = 0; i < y.rows() * Out; ++i) s += double(y.data()[i]) * dy.data()[i];
+    return s;
+  };
+  auto gradients = [&] {
+    model.train();
+    model.zero_grad();
+    (void)model(x);
+    const auto gx = model.backward(dy);
+    return std::make_pair(std::vector<float>(gx.begin(), gx.end()),
+                          std::vector<float>(model.gradients().begin(), model.gradients().end()));
+  };
+  const auto [gx, grads] = gradients();
+  // Another input and gradient through the same workspace and scratch first:
+  // nothing may depend on what they held before.
+  {
+    Batch<In> other(3);
+    for (float& v : other) v = 10.0f * d(rng);
+    Batch<Out> other_dy(3);
+    for (float& v : other_dy) v = 10.0f * d(rng);
+    model.train();
+    (void)model(other);
+    (void)model.backward(other_dy);
+  }
+  const auto [gx_again, grads_again] = gradients();
+  EXPECT_EQ(gx, gx_again);
+  EXPECT_EQ(grads, grads_again);
+  // Node by node (hooks turn fusion off) gives the same bits.
+  {
+    model.train();
+    model.zero_grad();
+    CountCalls hooks;
+    (void)model(x, hooks);
+    const auto gx_hooked = model.backward(dy, hooks);
+    EXPECT_EQ(gx, std::vector<float>(gx_hooked.begin(), gx_hooked.end()));
+    EXPECT_EQ(grads, std::vector<float>(model.gradients().begin(), model.gradients().end()));
+  }
+  for (std::size_t i = 0; i < x.size(); ++i) {  // dLoss/dInput by central differences (in double)
+    Batch<In> plus = x, minus = x;
+    plus.data()[i] += 1e-2f;
+    minus.data()[i] -= 1e-2f;
+    EXPECT_NEAR(gx[i], (loss_of(plus) - loss_of(minus)) / 2e-2, 3e-2) << i;
+  }
+  auto w = model.parameter(parameter);
+  const std::size_t at = static_cast<std::size_t>(w.grad() - model.gradients().data());
+  for (std::size_t i = 0; i < w.size(); i += 5) {
+    const float keep = w.data()[i];
+    w.data()[i] = keep + 1e-2f;
+    const double up = loss_of(x);
+    w.data()[i] = keep - 1e-2f;
+    const double down = loss_of(x);
+    w.data()[i] = keep;
+    EXPECT_NEAR(grads[at + i], (up - down) / 2e-2, 3e-2) << parameter << " " << i;
+  }
+}
+
+TEST(CustomModule, EveryCaseOfTheGradientPlanMatchesFiniteDifferences) {
+  expect_gradients_match_finite_differences<PlanCases, 5, 27>("a.weight");
+  expect_gradients_match_finite_differences<PlanCases, 5, 27>("b.weight");
+  expect_gradients_match_finite_differences<ResidualMLP, 3, 1>("fc1.weight");
+  expect_gradients_match_finite_differences<FusedAndReused, 5, 3>("fc.weight");
+  // A member that reaches no result gets no gradient.
+  Model<PlanCases> model{seed(6)};
+  model.zero_grad();
+  Batch<5> x(2);
+  (void)model(x);
+  Batch<27> dy(2);
+  for (float& v : dy) v = 1.0f;
+  (void)model.backward(dy);
+  auto unused = model.parameter("unused.weight");
+  EXPECT_TRUE(std::all_of(unused.grad(), unused.grad() + unused.size(), [](float g) { return g == 0.0f; }));
+}
 
 TEST(CustomModule, SharedValuesConcatSliceMatchFiniteDifferences) {
   Model<Residual2> model{seed(3)};

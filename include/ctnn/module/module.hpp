@@ -257,8 +257,21 @@ struct ModuleLayer {
     return m;
   }();
 
-  // Workspace of one row: [output of every node but the input][each call's workspace].
-  // Backward scratch of one row: [gradient of every node but the input][the widest call's scratch].
+  /// Which result each node is, when it is exactly one result (K: none): its
+  /// value is then computed straight into that block of y, not copied there.
+  static constexpr auto result_slot = [] {
+    std::array<std::size_t, detail::max_graph_nodes> slot{};
+    slot.fill(K);
+    std::array<std::size_t, detail::max_graph_nodes> times{};
+    for (std::size_t h = 0; h < K; ++h) ++times[result_nodes[h]];
+    for (std::size_t h = 0; h < K; ++h)
+      if (result_nodes[h] != 0 && times[result_nodes[h]] == 1) slot[result_nodes[h]] = h;
+    return slot;
+  }();
+
+  // Workspace of one row: [output of every node but the input and the results
+  // computed into y][each call's workspace]. Backward scratch of one row:
+  // [gradient of every node but the input][the widest call's scratch].
   struct Layout {
     std::array<std::size_t, detail::max_graph_nodes> output{}, workspace{}, gradient{};
     std::size_t workspace_floats = 0, grad_floats = 0;
@@ -266,7 +279,8 @@ struct ModuleLayer {
   static constexpr Layout layout = [] {
     Layout l;
     std::size_t at = 0;
-    for (std::size_t i = 1; i < N; ++i) l.output[i] = at, at += graph.nodes[i].width;
+    for (std::size_t i = 1; i < N; ++i)
+      if (result_slot[i] == K) l.output[i] = at, at += graph.nodes[i].width;
     for (std::size_t i = 1; i < N; ++i) l.workspace[i] = at, at += graph.nodes[i].workspace_floats;
     l.workspace_floats = at;
     std::size_t g = 0, widest_call = 0;
@@ -277,6 +291,71 @@ struct ModuleLayer {
   }();
   static constexpr std::size_t workspace_floats = layout.workspace_floats;
   static constexpr std::size_t grad_floats = layout.grad_floats;
+
+  /// What the reverse pass does, decided from the graph alone.
+  struct BackwardPlan {
+    /// The node's value reaches a result (otherwise its backward is skipped:
+    /// its parameters get no gradient, as in PyTorch).
+    std::array<bool, detail::max_graph_nodes> live{};
+    /// Per node, bit k: it writes (=) its input k's gradient rather than adding
+    /// to it, being the first in the reverse pass to give that value one. No
+    /// gradient buffer is zero-filled beforehand.
+    std::array<unsigned, detail::max_graph_nodes> assign{};
+    /// Some node, or dy, gives the value a gradient (for the input: else dx is zeroed).
+    std::array<bool, detail::max_graph_nodes> written{};
+    /// Where each gradient lives, per row: an offset in the scratch, or (when
+    /// dy_block is not K) dy's block for that result, read in place.
+    std::array<std::size_t, detail::max_graph_nodes> gradient_at{}, dy_block{};
+    /// Per node, bit k: input k's gradient is this node's own buffer (or dy
+    /// block), taken over rather than copied: `a + b` passes its gradient to
+    /// a (or b) unchanged, and nothing reads it after the node has run.
+    std::array<unsigned, detail::max_graph_nodes> passes_through{};
+    /// A Linear fused with its activation whose output nothing else reads runs
+    /// one fused backward (as pipelines do); the activation's node is skipped.
+    std::array<bool, detail::max_graph_nodes> fused{}, runs_with_producer{};
+  };
+  static constexpr BackwardPlan plan = [] {
+    BackwardPlan p;
+    p.dy_block.fill(K);
+    for (std::size_t h = 0; h < K; ++h) {
+      p.live[result_nodes[h]] = true;
+      p.written[result_nodes[h]] = true;
+    }
+    for (std::size_t j = N; j-- > 1;)
+      if (p.live[j])
+        for (std::size_t k = 0; k < graph.nodes[j].num_inputs; ++k) p.live[graph.nodes[j].inputs[k]] = true;
+    for (std::size_t j = N; j-- > 1;) {
+      if (!p.live[j]) continue;
+      for (std::size_t k = 0; k < graph.nodes[j].num_inputs; ++k) {
+        const std::size_t i = graph.nodes[j].inputs[k];
+        if (!p.written[i]) p.assign[j] |= 1u << k, p.written[i] = true;
+      }
+    }
+    for (std::size_t i = 1; i < N; ++i) {
+      p.gradient_at[i] = layout.gradient[i];
+      // A result nothing else reads takes its gradient from dy as it is.
+      p.dy_block[i] = consumers[i] == 1 ? result_slot[i] : K;
+      const std::size_t a = graph.nodes[i].fused_activation;
+      if (a != 0 && consumers[i] == 1 && p.live[a]) p.fused[i] = p.runs_with_producer[a] = true;
+    }
+    for (std::size_t j = N; j-- > 1;) {
+      const detail::Node& node = graph.nodes[j];
+      if (!p.live[j] || !(node.kind == detail::NodeKind::add || node.kind == detail::NodeKind::sub)) continue;
+      for (std::size_t k = 0; k < 2; ++k) {
+        const std::size_t i = node.inputs[k];
+        const bool same_term = k == 0 || node.kind == detail::NodeKind::add;  // sub's b gets -dout
+        const bool first = (p.assign[j] & (1u << k)) != 0;
+        // Read-only dy may be taken over only by a value nothing else adds to.
+        const bool takeable = p.dy_block[j] == K || consumers[i] == 1;
+        if (!same_term || !first || i == 0 || node.inputs[1 - k] == i || !takeable) continue;
+        p.passes_through[j] = 1u << k;
+        p.gradient_at[i] = p.gradient_at[j];
+        p.dy_block[i] = p.dy_block[j];
+        break;
+      }
+    }
+    return p;
+  }();
 
   template <std::size_t>
   using bind = ModuleLayer;
@@ -305,15 +384,14 @@ struct ModuleLayer {
   template <class Hooks>
   static void forward(const Context& c, const float* x, float* y, std::size_t n, float* ws, Hooks& hooks,
                       std::string_view name) {
-    auto value = [&](std::size_t id) -> const float* { return id == 0 ? x : ws + n * layout.output[id]; };
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (
           [&] {
             constexpr std::size_t id = I + 1;
             constexpr const detail::Node& node = graph.nodes[id];
             const float* inputs[detail::max_node_inputs];
-            for (std::size_t k = 0; k < node.num_inputs; ++k) inputs[k] = value(node.inputs[k]);
-            float* out = ws + n * layout.output[id];
+            for (std::size_t k = 0; k < node.num_inputs; ++k) inputs[k] = value_of(node.inputs[k], x, y, n, ws);
+            float* out = output_of(id, y, n, ws);
             if constexpr (!detail::has_hooks<Hooks> && node.computed_by_input) {
               // computed by the fused Linear before it (symbolic.hpp, Node)
             } else if constexpr (!detail::has_hooks<Hooks> && node.fused_activation != 0) {
@@ -321,7 +399,7 @@ struct ModuleLayer {
               // (training), and always when something else reads it.
               constexpr bool keep_output = consumers[id] > 1;
               node.fused_forward(node_context<id>(c), inputs[0], keep_output || c.training ? out : nullptr,
-                                 ws + n * layout.output[node.fused_activation], n);
+                                 output_of(node.fused_activation, y, n, ws), n);
             } else {
               node.forward(node, node_context<id>(c), inputs, out, n, ws + n * layout.workspace[id]);
             }
@@ -333,7 +411,10 @@ struct ModuleLayer {
           }(),
           ...);
     }(std::make_index_sequence<N - 1>{});
-    for (std::size_t h = 0; h < K; ++h) std::copy_n(value(result_nodes[h]), n * head_widths[h], y + n * head_offsets[h]);
+    // Results that are the input, or one value returned twice, are copied.
+    for (std::size_t h = 0; h < K; ++h)
+      if (result_slot[result_nodes[h]] != h)
+        std::copy_n(value_of(result_nodes[h], x, y, n, ws), n * head_widths[h], y + n * head_offsets[h]);
   }
 
   static void backward(const Context& c, const float* x, const float* y, const float* dy, float* dx, std::size_t n,
@@ -343,15 +424,15 @@ struct ModuleLayer {
   }
 
   /// Reverse topological order (the reverse of the trace); gradients of a value
-  /// used several times are summed. A node runs only if something before it
-  /// is trainable or the caller asked for dx.
+  /// used several times are summed, in that order. A node runs only if it
+  /// reaches a result and something before it is trainable or the caller
+  /// asked for dx.
   template <class Hooks>
-  static void backward(const Context& c, const float* x, const float*, const float* dy, float* dx, std::size_t n,
+  static void backward(const Context& c, const float* x, const float* y, const float* dy, float* dx, std::size_t n,
                        float* ws, float* scratch, Hooks& hooks, std::string_view name) {
+    constexpr bool fuse = !detail::has_hooks<Hooks>;
     float* grads = scratch;
     float* call_scratch = scratch + n * (layout.grad_floats - widest_call_scratch());
-    std::fill_n(grads, n * (layout.grad_floats - widest_call_scratch()), 0.0f);
-    if (dx) std::fill_n(dx, n * in_features, 0.0f);
     // needs[i]: the gradient of node i is wanted by something upstream.
     std::array<bool, detail::max_graph_nodes> needs{};
     needs[0] = dx != nullptr;
@@ -362,37 +443,66 @@ struct ModuleLayer {
       for (std::size_t k = 0; k < node.num_inputs; ++k) need = need || needs[node.inputs[k]];
       needs[i] = need;
     }
-    auto value = [&](std::size_t id) -> const float* { return id == 0 ? x : ws + n * layout.output[id]; };
-    auto gradient = [&](std::size_t id) -> float* { return id == 0 ? dx : grads + n * layout.gradient[id]; };
-    // Each result's gradient is its block of dy; a node that is also used
-    // elsewhere adds the rest in the reverse pass.
+    if (dx && !plan.written[0]) std::fill_n(dx, n * in_features, 0.0f);
+    auto value = [&](std::size_t id) { return value_of(id, x, y, n, ws); };
+    auto gradient = [&](std::size_t id) -> float* { return id == 0 ? dx : grads + n * plan.gradient_at[id]; };
+    auto gradient_of_output = [&](std::size_t id) -> const float* {
+      return plan.dy_block[id] != K ? dy + n * head_offsets[plan.dy_block[id]] : gradient(id);
+    };
+    // Each result's gradient is its block of dy: the first time written (or
+    // used in place), then added.
     for (std::size_t h = 0; h < K; ++h) {
-      float* g = gradient(result_nodes[h]);
-      if (g)
-        for (std::size_t i = 0; i < n * head_widths[h]; ++i) g[i] += dy[n * head_offsets[h] + i];
+      const std::size_t id = result_nodes[h];
+      float* g = gradient(id);
+      if (plan.dy_block[id] != K || !g || !needs[id]) continue;
+      const float* block = dy + n * head_offsets[h];
+      bool first = true;
+      for (std::size_t e = 0; e < h; ++e) first = first && result_nodes[e] != id;
+      if (first) std::copy_n(block, n * head_widths[h], g);
+      else
+        for (std::size_t i = 0; i < n * head_widths[h]; ++i) g[i] += block[i];
     }
     [&]<std::size_t... R>(std::index_sequence<R...>) {
       (
           [&] {
             constexpr std::size_t id = N - 1 - R;
             constexpr const detail::Node& node = graph.nodes[id];
-            if (!needs[id]) return;
-            const float* inputs[detail::max_node_inputs];
-            float* input_grads[detail::max_node_inputs];
-            for (std::size_t k = 0; k < node.num_inputs; ++k) {
-              inputs[k] = value(node.inputs[k]);
-              input_grads[k] = needs[node.inputs[k]] ? gradient(node.inputs[k]) : nullptr;
-            }
-            node.backward(node, node_context<id>(c), inputs, value(id), gradient(id), input_grads, n,
-                          ws + n * layout.workspace[id], call_scratch);
-            // A member call's backward hook: its grad_input is what this call
-            // alone contributed (call_backward leaves it at the start of the
-            // scratch), its grad_output the summed gradient of its output.
-            if constexpr (detail::has_hooks<Hooks> && requires { hooks.backward(ModuleIO{}); }) {
-              if constexpr (node.kind == detail::NodeKind::call && !node.member.empty())
-                hooks.backward(ModuleIO{call_name<Hooks>(node, name), node.kind_name,
-                                        {input_grads[0] ? call_scratch : nullptr, n, graph.nodes[node.inputs[0]].width},
-                                        {gradient(id), n, node.width}});
+            constexpr unsigned assign = plan.assign[id];
+            if constexpr (!plan.live[id] || (fuse && plan.runs_with_producer[id])) {
+              return;
+            } else {
+              if (!needs[id]) return;
+              const float* inputs[detail::max_node_inputs];
+              float* input_grads[detail::max_node_inputs];
+              for (std::size_t k = 0; k < node.num_inputs; ++k) {
+                inputs[k] = value(node.inputs[k]);
+                const bool passed = (plan.passes_through[id] & (1u << k)) != 0;
+                input_grads[k] = needs[node.inputs[k]] && !passed ? gradient(node.inputs[k]) : nullptr;
+              }
+              if constexpr (fuse && plan.fused[id]) {
+                constexpr std::size_t a = node.fused_activation;
+                constexpr std::size_t in_width = graph.nodes[node.inputs[0]].width;
+                float* dx_here = input_grads[0] && !(assign & 1u) ? call_scratch : input_grads[0];
+                node.fused_backward(node_context<id>(c), inputs[0], value(id), value(a), gradient_of_output(a),
+                                    gradient(id), dx_here, n);
+                if (dx_here && dx_here != input_grads[0])
+                  detail::accumulate_rows<in_width>(input_grads[0], dx_here, n);
+              } else {
+                node.backward(node, node_context<id>(c), inputs, value(id), gradient_of_output(id), input_grads,
+                              assign, n, ws + n * layout.workspace[id], call_scratch);
+              }
+              // A member call's backward hook: its grad_input is what this call
+              // alone contributed (written in place, or left by call_backward at
+              // the start of the scratch), its grad_output the summed gradient
+              // of its output.
+              if constexpr (detail::has_hooks<Hooks> && requires { hooks.backward(ModuleIO{}); }) {
+                if constexpr (node.kind == detail::NodeKind::call && !node.member.empty()) {
+                  const float* call_dx = !input_grads[0] ? nullptr : (assign & 1u) ? input_grads[0] : call_scratch;
+                  hooks.backward(ModuleIO{call_name<Hooks>(node, name), node.kind_name,
+                                          {call_dx, n, graph.nodes[node.inputs[0]].width},
+                                          {gradient_of_output(id), n, node.width}});
+                }
+              }
             }
           }(),
           ...);
@@ -407,6 +517,16 @@ struct ModuleLayer {
   static std::string call_name(const detail::Node& node, std::string_view module_name) {
     const std::string member = detail::child_name<Hooks>(module_name, node.member);
     return node.child.empty() ? member : detail::child_name<Hooks>(member, node.child);
+  }
+
+  /// Where node id's value is: x for the input, its block of y for a result
+  /// computed in place, the workspace otherwise.
+  static float* output_of(std::size_t id, float* y, std::size_t n, float* ws) {
+    return result_slot[id] != K ? y + n * head_offsets[result_slot[id]] : ws + n * layout.output[id];
+  }
+  static const float* value_of(std::size_t id, const float* x, const float* y, std::size_t n, const float* ws) {
+    if (id == 0) return x;
+    return result_slot[id] != K ? y + n * head_offsets[result_slot[id]] : ws + n * layout.output[id];
   }
 
   static constexpr std::size_t widest_call_scratch() {

@@ -10,6 +10,7 @@
 // from which Module<M>'s forward and backward are generated.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <string_view>
@@ -32,10 +33,17 @@ using NodeForward = void (*)(const Node&, const Context&, const float* const* in
                              float* ws);
 /// A Linear call that also applies the activation after it (z may be null).
 using NodeFusedForward = void (*)(const Context&, const float* x, float* z, float* y, std::size_t n);
-/// Accumulates dLoss/dInput into each non-null `input_grads[k]`.
+/// Gives dLoss/dInput to each non-null `input_grads[k]`: written over it (=) when
+/// bit k of `assign` is set (this node is the first, in the reverse pass, to
+/// give that value a gradient), added to it (+=) otherwise.
 using NodeBackward = void (*)(const Node&, const Context&, const float* const* inputs, const float* out,
-                              const float* out_grad, float* const* input_grads, std::size_t n, float* ws,
-                              float* scratch);
+                              const float* out_grad, float* const* input_grads, unsigned assign, std::size_t n,
+                              float* ws, float* scratch);
+/// The backward of a Linear call and the activation fused with it: dy is the
+/// activation's output gradient, dz receives the Linear's, dx (written, may be
+/// null) the input's.
+using NodeFusedBackward = void (*)(const Context&, const float* x, const float* z, const float* y, const float* dy,
+                                   float* dz, float* dx, std::size_t n);
 
 enum class NodeKind { input, call, add, sub, mul, scale, concat, slice };
 
@@ -59,9 +67,10 @@ struct Node {
   // Fusion, as in pipelines (compose/fusion.hpp): a Linear call whose output
   // goes straight into an activation with a vector form computes that
   // activation's output too, in its GEMM's epilogue, and the activation's node
-  // is then skipped in the forward. Backward runs node by node, which gives the
-  // same bits as a fused pipeline's backward.
-  NodeFusedForward fused_forward = nullptr;  // on the Linear's node
+  // is then skipped in the forward. When nothing else reads the Linear's output,
+  // the backward is fused the same way (module.hpp, BackwardPlan).
+  NodeFusedForward fused_forward = nullptr;    // on the Linear's node
+  NodeFusedBackward fused_backward = nullptr;  // on the Linear's node
   std::size_t fused_activation = 0;          // the activation's node id
   bool computed_by_input = false;            // on the activation's node
 };
@@ -132,43 +141,65 @@ inline constexpr bool is_sym_outputs = requires { T::is_named_outputs; };
 
 // ---- node kernels -----------------------------------------------------------
 
+/// into += from over n rows of W (W known, so the loop vectorizes).
+template <std::size_t W>
+void accumulate_rows(float* into, const float* from, std::size_t n) {
+  for (std::size_t i = 0; i < n * W; ++i) into[i] += from[i];
+}
+
 template <class L>
 void call_forward(const Node&, const Context& c, const float* const* in, float* out, std::size_t n, float* ws) {
   L::forward(c, in[0], out, n, ws);
 }
+/// The input gradient goes straight to its place when this call is its first
+/// writer; otherwise to the start of the scratch, then added (hooks read it there).
 template <class L>
 void call_backward(const Node&, const Context& c, const float* const* in, const float* out, const float* dout,
-                   float* const* din, std::size_t n, float* ws, float* scratch) {
-  float* dx = din[0] ? scratch : nullptr;
+                   float* const* din, unsigned assign, std::size_t n, float* ws, float* scratch) {
+  const bool in_place = (assign & 1u) != 0;
+  float* dx = din[0] ? (in_place ? din[0] : scratch) : nullptr;
   L::backward(c, in[0], out, dout, dx, n, ws, scratch + n * L::in_features);
-  if (dx)
-    for (std::size_t i = 0; i < n * L::in_features; ++i) din[0][i] += dx[i];
+  if (dx && !in_place) accumulate_rows<L::in_features>(din[0], dx, n);
 }
 
-template <NodeKind Op>
-void binary_forward(const Node& node, const Context&, const float* const* in, float* out, std::size_t n, float*) {
+template <NodeKind Op, std::size_t W>
+void binary_forward(const Node&, const Context&, const float* const* in, float* out, std::size_t n, float*) {
   const float* a = in[0];
   const float* b = in[1];
-  for (std::size_t i = 0; i < n * node.width; ++i) {
+  for (std::size_t i = 0; i < n * W; ++i) {
     if constexpr (Op == NodeKind::add) out[i] = a[i] + b[i];
     else if constexpr (Op == NodeKind::sub) out[i] = a[i] - b[i];
     else out[i] = a[i] * b[i];
   }
 }
-template <NodeKind Op>
-void binary_backward(const Node& node, const Context&, const float* const* in, const float*, const float* dout,
-                     float* const* din, std::size_t n, float*, float*) {
-  for (std::size_t i = 0; i < n * node.width; ++i) {
-    if constexpr (Op == NodeKind::add) {
-      if (din[0]) din[0][i] += dout[i];
-      if (din[1]) din[1][i] += dout[i];
-    } else if constexpr (Op == NodeKind::sub) {
-      if (din[0]) din[0][i] += dout[i];
-      if (din[1]) din[1][i] -= dout[i];
-    } else {
-      if (din[0]) din[0][i] += dout[i] * in[1][i];
-      if (din[1]) din[1][i] += dout[i] * in[0][i];
-    }
+/// d(a op b): slot k's gradient term is dout (add, and sub's a), -dout (sub's
+/// b), or dout times the other operand (mul). Written or added per slot; when
+/// both slots are one value (h + h), slot 0 writes and slot 1 adds, per element.
+template <NodeKind Op, std::size_t W>
+void binary_backward(const Node&, const Context&, const float* const* in, const float*, const float* dout,
+                     float* const* din, unsigned assign, std::size_t n, float*, float*) {
+  auto term = [&](std::size_t k, std::size_t i) {
+    if constexpr (Op == NodeKind::add) return dout[i];
+    else if constexpr (Op == NodeKind::sub) return k == 0 ? dout[i] : -dout[i];
+    else return dout[i] * in[1 - k][i];
+  };
+  auto give = [&](std::size_t k) {
+    if (!din[k]) return;
+    if (assign & (1u << k))
+      for (std::size_t i = 0; i < n * W; ++i) din[k][i] = term(k, i);
+    else
+      for (std::size_t i = 0; i < n * W; ++i) din[k][i] += term(k, i);
+  };
+  if (!din[0] && !din[1]) return;
+  if (din[0] != din[1]) {
+    give(0);
+    give(1);
+    return;
+  }
+  // One value on both sides: both terms in one pass, slot 0's first.
+  for (std::size_t i = 0; i < n * W; ++i) {
+    const float first = (assign & 1u) ? term(0, i) : din[0][i] + term(0, i);
+    din[0][i] = first + term(1, i);
   }
 }
 
@@ -177,8 +208,11 @@ inline void scale_forward(const Node& node, const Context&, const float* const* 
   for (std::size_t i = 0; i < n * node.width; ++i) out[i] = node.constant * in[0][i];
 }
 inline void scale_backward(const Node& node, const Context&, const float* const*, const float*, const float* dout,
-                           float* const* din, std::size_t n, float*, float*) {
-  if (din[0])
+                           float* const* din, unsigned assign, std::size_t n, float*, float*) {
+  if (!din[0]) return;
+  if (assign & 1u)
+    for (std::size_t i = 0; i < n * node.width; ++i) din[0][i] = node.constant * dout[i];
+  else
     for (std::size_t i = 0; i < n * node.width; ++i) din[0][i] += node.constant * dout[i];
 }
 
@@ -192,15 +226,20 @@ void concat_forward(const Node& node, const Context&, const float* const* in, fl
       for (std::size_t i = 0; i < widths[k]; ++i) *o++ = in[k][r * widths[k] + i];
   }
 }
+/// Row by row, slot by slot, so that concat(h, h) writes slot 0's part before
+/// slot 1 adds to it.
 template <std::size_t... Ws>
 void concat_backward(const Node& node, const Context&, const float* const*, const float*, const float* dout,
-                     float* const* din, std::size_t n, float*, float*) {
+                     float* const* din, unsigned assign, std::size_t n, float*, float*) {
   constexpr std::array<std::size_t, sizeof...(Ws)> widths{Ws...};
   for (std::size_t r = 0; r < n; ++r) {
     const float* g = dout + r * node.width;
     for (std::size_t k = 0; k < widths.size(); ++k) {
-      if (din[k])
-        for (std::size_t i = 0; i < widths[k]; ++i) din[k][r * widths[k] + i] += g[i];
+      float* d = din[k] ? din[k] + r * widths[k] : nullptr;
+      if (d && (assign & (1u << k)))
+        for (std::size_t i = 0; i < widths[k]; ++i) d[i] = g[i];
+      else if (d)
+        for (std::size_t i = 0; i < widths[k]; ++i) d[i] += g[i];
       g += widths[k];
     }
   }
@@ -211,10 +250,12 @@ void slice_forward(const Node& node, const Context&, const float* const* in, flo
   for (std::size_t r = 0; r < n; ++r)
     for (std::size_t i = 0; i < node.width; ++i) out[r * node.width + i] = in[0][r * InWidth + node.begin + i];
 }
+/// As the first writer, the features outside the slice get a zero gradient.
 template <std::size_t InWidth>
 void slice_backward(const Node& node, const Context&, const float* const*, const float*, const float* dout,
-                    float* const* din, std::size_t n, float*, float*) {
+                    float* const* din, unsigned assign, std::size_t n, float*, float*) {
   if (!din[0]) return;
+  if (assign & 1u) std::fill_n(din[0], n * InWidth, 0.0f);
   for (std::size_t r = 0; r < n; ++r)
     for (std::size_t i = 0; i < node.width; ++i) din[0][r * InWidth + node.begin + i] += dout[r * node.width + i];
 }
@@ -259,6 +300,7 @@ constexpr auto record_call(Sym<W, P> x, std::string_view member, std::string_vie
       Node& producer = x.graph->nodes[x.id];
       if (x.names_producer_output() && producer.fused_forward == nullptr) {
         producer.fused_forward = &FusedLinearActivation<P, L>::forward_into;
+        producer.fused_backward = &FusedLinearActivation<P, L>::backward;
         producer.fused_activation = id;
         x.graph->nodes[id].computed_by_input = true;
       }
@@ -277,8 +319,8 @@ constexpr Sym<A> record_binary(Sym<A> a, Sym<B> b) {
   node.inputs[1] = b.id;
   node.num_inputs = 2;
   node.width = A;
-  node.forward = &binary_forward<Op>;
-  node.backward = &binary_backward<Op>;
+  node.forward = &binary_forward<Op, A>;
+  node.backward = &binary_backward<Op, A>;
   return Sym<A>{a.graph, a.graph->add(node)};
 }
 

@@ -1,13 +1,17 @@
 // The blocked, register-tiled GEMM of one architecture:
 //   C[M, N] (op)= A[M, K] · B[K, N]
-// A is read in place, row-major (A(i,k) = a[i·lda + k]) or column-major
-// (A(i,k) = a[k·lda + i]), one element broadcast per row and k. B is read in
-// place when its rows are contiguous and the panel is whole, and otherwise
-// packed (transposed, or zero-padded) into a KC × NR panel on the stack, once
-// per K block and NR columns; that panel stays in L1 while every row block of A
-// runs through it. The micro-kernel keeps an MR × NR tile of C in registers for
-// a whole K block; the epilogue (bias, activation, accumulation) runs on that
-// tile before it is stored. Part of the per-architecture body.
+// A is row-major (A(i,k) = a[i·lda + k]) or column-major (A(i,k) = a[k·lda + i]);
+// B has rows (B(k,j) = b[k·ldb + j]) or is transposed (b[j·ldb + k], the
+// forward's weights). Per K block of 256: a block of up to 192 rows of A is
+// copied into a stack buffer (row-major: rows 272 floats apart; column-major:
+// MR rows side by side), then each KC × NR panel of B is packed (transposed in
+// registers, or copied) into a stack buffer that stays in L1 while every MR
+// panel of the A block runs through it. The micro-kernel keeps an MR × NR tile
+// of C in registers for a whole K block, one broadcast of A and NV loads of B
+// per k; the epilogue (bias, activation, accumulation) runs on that tile before
+// it is stored. Every element of C is summed in order of k within a K block,
+// from zero, then added to the earlier blocks' sum: the same bits on every
+// architecture with FMA, packed or not. Part of the per-architecture body.
 #if !defined(CTNN_KERNELS_NS)
 // Included on its own: this is what kernels/detail/per_arch.hpp includes once
 // per architecture, with the macros set.
@@ -28,14 +32,43 @@ inline constexpr std::size_t gemm_mr =
 #else
     NV == 1 ? 8 : 4;  // 8 of 16 xmm; no FMA, so mul and add need a temporary
 #endif
-inline constexpr std::size_t gemm_kc = 256;  // K block: a 256 × NR panel of B is 32 KiB with AVX-512
+// K block. Also fixes the rounding: each K block is summed from zero, in order
+// of k, and then added to the earlier blocks' sum (so changing it changes bits).
+inline constexpr std::size_t gemm_kc = 256;
+// Rows of A packed at a time (a multiple of every gemm_mr): MC × (KC + 16)
+// floats on the stack (204 KiB), in L2 (1 MiB here) while every column panel
+// of B runs through it. A panel of B is packed once per MC rows, so MC is as
+// large as the stack allows: an evaluation tile (≤ 256 rows) is one or two blocks.
+inline constexpr std::size_t gemm_mc = 192;
+// Row-major A is packed row after row (a copy, no transposition), rows this
+// many floats apart: KC plus one cache line, so that the rows of a panel fall
+// into different L1 sets.
+inline constexpr std::size_t gemm_a_stride = gemm_kc + 16;
 
 enum class ALayout { row_major, col_major };
 
-template <std::size_t R, std::size_t NV, ALayout AL>
+// The per-panel lambdas of gemm() are inlined like the helpers (out of line,
+// g++ passes the tile's state through memory).
+#if !defined(CTNN_LAMBDA_INLINE)
+#define CTNN_LAMBDA_INLINE __attribute__((always_inline))
+#endif
+
+/// How the micro-kernel finds A(i, k) of its panel (i < R, k < kc).
+enum class APanel {
+  packed_rows,     // a[i·gemm_a_stride + k]: row-major A, packed
+  packed_columns,  // a[k·R + i]: column-major A, packed
+  rows,            // a[i·lda + k]: row-major A in place
+  columns,         // a[k·lda + i]: column-major A in place
+};
+
+/// acc (+)= A panel · B panel over kc; B(k, v·lanes + l) = b[k·ldb + v·lanes + l]
+/// (packed: ldb = NR).
+template <std::size_t R, std::size_t NV, APanel P>
 CTNN_INLINE void micro_kernel(std::size_t kc, const float* a, std::size_t lda, const float* b, std::size_t ldb,
                               V (&acc)[R][NV]) {
-  if constexpr (AL == ALayout::row_major) {
+  if constexpr (P == APanel::rows) {
+    // R row pointers (the compilers keep them in registers; one displacement
+    // each would need a multiply by lda).
     const float* row[R];
 #pragma GCC unroll 16
     for (std::size_t i = 0; i < R; ++i) row[i] = a + i * lda;
@@ -52,17 +85,20 @@ CTNN_INLINE void micro_kernel(std::size_t kc, const float* a, std::size_t lda, c
       b += ldb;
     }
   } else {
+    constexpr std::size_t stride = P == APanel::packed_rows ? gemm_a_stride : 1;
+    const std::size_t step = P == APanel::packed_rows ? 1 : P == APanel::packed_columns ? R : lda;
+#pragma GCC unroll 2
     for (std::size_t k = 0; k < kc; ++k) {
       V bv[NV];
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < NV; ++v) bv[v] = load(b + v * lanes);
 #pragma GCC unroll 16
       for (std::size_t i = 0; i < R; ++i) {
-        const V ai = splat(a[i]);
+        const V ai = splat(a[i * stride]);
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < NV; ++v) acc[i][v] = fma(ai, bv[v], acc[i][v]);
       }
-      a += lda;
+      a += step;
       b += ldb;
     }
   }
@@ -122,6 +158,29 @@ inline void pack_rows(const float* src, std::size_t ld, std::size_t kc, std::siz
       const std::size_t count = j < nr ? std::min(lanes, nr - j) : 0;
       store(dst + k * NR + j, count == 0 ? V{} : load_n(src + k * ld + j, count));
     }
+}
+
+/// Packs R rows of A (the block's rows i0.., columns k0.. < k0 + kc):
+/// row-major A row after row, dst[i·gemm_a_stride + k]; column-major A side
+/// by side, dst[k·R + i], storing whole vectors in increasing k (each store's
+/// tail beyond R is overwritten by the next one; the last one writes up to
+/// `lanes` floats past kc·R, and the buffer has room for them).
+template <std::size_t R, ALayout AL>
+CTNN_INLINE void pack_a(const float* a, std::size_t lda, std::size_t kc, float* dst) {
+  if constexpr (AL == ALayout::row_major) {
+    for (std::size_t i = 0; i < R; ++i) {
+      std::size_t k = 0;
+      for (; k + lanes <= kc; k += lanes) store(dst + i * gemm_a_stride + k, load(a + i * lda + k));
+      if (k < kc) store(dst + i * gemm_a_stride + k, load_first(a + i * lda + k, kc - k));
+    }
+  } else {
+    constexpr std::size_t groups = (R + lanes - 1) / lanes;  // vectors per k
+    for (std::size_t k = 0; k < kc; ++k) {
+#pragma GCC unroll 4
+      for (std::size_t g = 0; g < groups; ++g)
+        store(dst + k * R + g * lanes, load_n(a + k * lda + g * lanes, std::min(lanes, R - g * lanes)));
+    }
+  }
 }
 
 // ---- epilogues: what happens to a finished tile of C ------------------------
@@ -185,60 +244,117 @@ struct LinearEpilogue {
   }
 };
 
-template <std::size_t R, std::size_t NV, ALayout AL, class Epilogue>
-CTNN_INLINE void gemm_tile(std::size_t kc, const float* a, std::size_t lda, const float* b, std::size_t ldb,
+template <std::size_t R, std::size_t NV, APanel P, class Epilogue>
+CTNN_INLINE void gemm_tile(std::size_t kc, const float* ap, std::size_t lda, const float* bp, std::size_t bld,
                            std::size_t i0, std::size_t j0, std::size_t nr, bool first, bool last,
                            const Epilogue& epilogue) {
   V acc[R][NV] = {};
-  micro_kernel<R, NV, AL>(kc, AL == ALayout::row_major ? a + i0 * lda : a + i0, lda, b, ldb, acc);
+  micro_kernel<R, NV, P>(kc, ap, lda, bp, bld, acc);
   epilogue(i0, j0, nr, acc, first, last);
+}
+
+/// Whether rows `ld` floats apart fall into the same L1 set every 2 KiB or
+/// less (1024 features: every row; 784: no two of 12 rows in a row).
+constexpr bool gemm_rows_collide(std::size_t ld) { return ld % 512 == 0; }
+
+/// Rows [i0, i0 + rows) of A: whole MR panels, then panels of 8, 4, 2 and 1.
+/// `f.template operator()<R>(i, offset)` gets each panel's first row and its
+/// offset in the packed block (in units of kc).
+template <std::size_t MR, class F>
+CTNN_INLINE void for_each_panel(std::size_t i0, std::size_t rows, F&& f) {
+  std::size_t i = 0;
+  for (; i + MR <= rows; i += MR) f.template operator()<MR>(i0 + i, i);
+  const std::size_t rest = rows - i;
+  if constexpr (MR > 8)
+    if (rest & 8) {
+      f.template operator()<8>(i0 + i, i);
+      i += 8;
+    }
+  if constexpr (MR > 4)
+    if (rest & 4) {
+      f.template operator()<4>(i0 + i, i);
+      i += 4;
+    }
+  if (rest & 2) {
+    f.template operator()<2>(i0 + i, i);
+    i += 2;
+  }
+  if (rest & 1) f.template operator()<1>(i0 + i, i);
 }
 
 /// C[M, N] (op)= A[M, K] · B[K, N]; B(k, j) = b[k·ldb + j], or b[j·ldb + k]
 /// when b_transposed.
-template <std::size_t NV, ALayout AL, class Epilogue>
-inline void gemm(std::size_t M, std::size_t N, std::size_t K, const float* a, std::size_t lda, const float* b,
-                 std::size_t ldb, bool b_transposed, const Epilogue& epilogue) {
+///
+/// for each K block of KC:
+///   for each block of MC rows: pack A (a copy, rows KC + 16 floats apart)
+///     for each panel of NR columns: pack B (KC × NR, contiguous: stays in L1)
+///       for each MR panel of the A block: micro-kernel, epilogue
+/// Read in place, rows lda or ldb floats apart (4 KiB for 1024 features) fall
+/// into the same few L1 sets and evict each other and the panel of B; packed,
+/// they do not. So A is packed only when its rows collide (gemm_rows_collide)
+/// and three or more column panels read it; otherwise it is read in place and
+/// all M rows form one block. A panel of B with rows is likewise packed only
+/// when partial, or when its rows collide and more than four row panels read it.
+template <bool pack, std::size_t NV, ALayout AL, class Epilogue>
+inline void gemm_blocks(std::size_t M, std::size_t N, std::size_t K, const float* a, std::size_t lda,
+                        const float* b, std::size_t ldb, bool b_transposed, const Epilogue& epilogue) {
   constexpr std::size_t NR = NV * lanes;
   constexpr std::size_t MR = gemm_mr<NV>;
-  alignas(64) float panel[gemm_kc * NR];
+  static_assert(gemm_mc % MR == 0);
+  // Room for MC rows at gemm_a_stride (row-major), or MC·KC floats and the
+  // overrun of the last vector store (column-major).
+  alignas(64) float a_block[pack ? gemm_mc * gemm_a_stride : 1];
+  alignas(64) float b_panel[gemm_kc * NR];
   for (std::size_t k0 = 0; k0 < K; k0 += gemm_kc) {
     const std::size_t kc = std::min(gemm_kc, K - k0);
     const bool first = k0 == 0, last = k0 + kc == K;
+    // Where a panel starting `offset` rows into the block is packed: offset · a_panel_step.
+    const std::size_t a_panel_step = AL == ALayout::row_major ? gemm_a_stride : kc;
     const float* ak = AL == ALayout::row_major ? a + k0 : a + k0 * lda;
-    for (std::size_t j0 = 0; j0 < N; j0 += NR) {
-      const std::size_t nr = std::min(NR, N - j0);
-      const float* bp = b + k0 * ldb + j0;
-      std::size_t bld = ldb;
-      if (b_transposed) {
-        pack_transposed<NR>(b + j0 * ldb + k0, ldb, kc, nr, panel);
-        bp = panel;
-        bld = NR;
-      } else if (nr < NR) {
-        pack_rows<NR>(bp, ldb, kc, nr, panel);
-        bp = panel;
-        bld = NR;
-      }
-      std::size_t i0 = 0;
-      for (; i0 + MR <= M; i0 += MR) gemm_tile<MR, NV, AL>(kc, ak, lda, bp, bld, i0, j0, nr, first, last, epilogue);
-      const std::size_t rest = M - i0;
-      if constexpr (MR > 8)
-        if (rest & 8) {
-          gemm_tile<8, NV, AL>(kc, ak, lda, bp, bld, i0, j0, nr, first, last, epilogue);
-          i0 += 8;
+    // Unpacked, all rows run through each panel of B (packed once).
+    const std::size_t block_rows = pack ? gemm_mc : M;
+    for (std::size_t m0 = 0; m0 < M; m0 += block_rows) {
+      const std::size_t mc = std::min(block_rows, M - m0);
+      if constexpr (pack)
+        for_each_panel<MR>(m0, mc, [&]<std::size_t R>(std::size_t i, std::size_t offset) CTNN_LAMBDA_INLINE {
+          pack_a<R, AL>(AL == ALayout::row_major ? ak + i * lda : ak + i, lda, kc, a_block + offset * a_panel_step);
+        });
+      for (std::size_t j0 = 0; j0 < N; j0 += NR) {
+        const std::size_t nr = std::min(NR, N - j0);
+        const float* bp = b_panel;
+        std::size_t bld = NR;
+        if (b_transposed) pack_transposed<NR>(b + j0 * ldb + k0, ldb, kc, nr, b_panel);
+        else if (nr < NR || (gemm_rows_collide(ldb) && M > 4 * MR))
+          pack_rows<NR>(b + k0 * ldb + j0, ldb, kc, nr, b_panel);
+        else {  // whole rows, in place
+          bp = b + k0 * ldb + j0;
+          bld = ldb;
         }
-      if constexpr (MR > 4)
-        if (rest & 4) {
-          gemm_tile<4, NV, AL>(kc, ak, lda, bp, bld, i0, j0, nr, first, last, epilogue);
-          i0 += 4;
-        }
-      if (rest & 2) {
-        gemm_tile<2, NV, AL>(kc, ak, lda, bp, bld, i0, j0, nr, first, last, epilogue);
-        i0 += 2;
+        for_each_panel<MR>(m0, mc, [&]<std::size_t R>(std::size_t i, std::size_t offset) CTNN_LAMBDA_INLINE {
+          if constexpr (pack) {
+            constexpr APanel P = AL == ALayout::row_major ? APanel::packed_rows : APanel::packed_columns;
+            gemm_tile<R, NV, P>(kc, a_block + offset * a_panel_step, lda, bp, bld, i, j0, nr, first, last, epilogue);
+          } else {
+            constexpr APanel P = AL == ALayout::row_major ? APanel::rows : APanel::columns;
+            gemm_tile<R, NV, P>(kc, AL == ALayout::row_major ? ak + i * lda : ak + i, lda, bp, bld, i, j0, nr,
+                                first, last, epilogue);
+          }
+        });
       }
-      if (rest & 1) gemm_tile<1, NV, AL>(kc, ak, lda, bp, bld, i0, j0, nr, first, last, epilogue);
     }
   }
+}
+
+template <std::size_t NV, ALayout AL, class Epilogue>
+inline void gemm(std::size_t M, std::size_t N, std::size_t K, const float* a, std::size_t lda, const float* b,
+                 std::size_t ldb, bool b_transposed, const Epilogue& epilogue) {
+  // A is packed when its rows collide in L1 and at least three column panels
+  // read it; otherwise it is read in place (the copy would cost more than it
+  // saves: measured on W3's layers, 784 and 256 features).
+  if (gemm_rows_collide(lda) && N > 2 * NV * lanes)
+    gemm_blocks<true, NV, AL>(M, N, K, a, lda, b, ldb, b_transposed, epilogue);
+  else
+    gemm_blocks<false, NV, AL>(M, N, K, a, lda, b, ldb, b_transposed, epilogue);
 }
 
 }  // namespace ctnn::kernels::CTNN_KERNELS_NS
