@@ -14,6 +14,8 @@
 #include <ctnn/cuda/emulated.hpp>
 #include <ctnn/cuda/kernels/activation.hpp>
 #include <ctnn/cuda/kernels/elementwise.hpp>
+#include <ctnn/cuda/kernels/fused_mlp.hpp>
+#include <ctnn/cuda/kernels/fused_mlp_backward.hpp>
 #include <ctnn/cuda/kernels/gemm.hpp>
 
 #include "device_cases.hpp"
@@ -175,6 +177,199 @@ TEST(CudaEmulationKernels, BackwardGemms) {
   expect_backward_gemms<130, 100>(700);  // 128 x 128 tiles (8 x 8 a thread), two by two; 2 splits
 }
 
+// ---- the fused MLP kernels on their own, against double-precision loops ----------------
+
+/// One pipeline of fused layers: the forward kernel in training mode (z and y of
+/// every layer, stored through shared memory), then the backward kernel with
+/// `blocks` blocks (0: its own grid; fewer blocks than tiles make each block walk
+/// several tiles) and SumPartials, against loops in double. Layers below
+/// `first_trainable` are frozen; with `input_gradient` the kernel also gives dx.
+template <class... Layers>
+struct FusedPipelineCase {
+  static constexpr std::size_t L = sizeof...(Layers);
+  using Forward = k::FusedMlpForward<Layers...>;
+  using Backward = k::FusedMlpBackward<Layers...>;
+  static_assert(Backward::eligible);
+  static constexpr std::size_t in[L] = {Layers::in_features...};
+  static constexpr std::size_t out[L] = {Layers::out_features...};
+  static constexpr bool bias[L] = {Layers::bias...};
+
+  static void check(std::size_t rows, unsigned blocks, std::size_t first_trainable, bool input_gradient) {
+    SCOPED_TRACE("rows " + std::to_string(rows) + ", blocks " + std::to_string(blocks) + ", first trainable " +
+                 std::to_string(first_trainable) + (input_gradient ? ", with dx" : ""));
+    HostEmulation emu;
+    const std::size_t n0 = in[0], nl = out[L - 1];
+    const auto xv = random_values(rows * n0, 31, -2.0f, 2.0f);
+    cuda::EmulatedBuffer<float> x(rows * n0);
+    emu.copy_in(x.get(), xv.data(), xv.size());
+    std::vector<std::vector<float>> wv(L), bv(L), dw0(L), db0(L);
+    std::vector<cuda::EmulatedBuffer<float>> w, b, z, y, dw, db;
+    typename Forward::Addresses fa{};
+    for (std::size_t l = 0; l < L; ++l) {
+      wv[l] = random_values(out[l] * in[l], 40 + l);
+      bv[l] = random_values(out[l], 50 + l);
+      dw0[l] = random_values(out[l] * in[l], 60 + l);
+      db0[l] = random_values(out[l], 70 + l);
+      w.emplace_back(out[l] * in[l]);
+      b.emplace_back(out[l]);
+      z.emplace_back(rows * out[l]);
+      y.emplace_back(rows * out[l]);
+      dw.emplace_back(out[l] * in[l]);
+      db.emplace_back(out[l]);
+      emu.copy_in(w[l].get(), wv[l].data(), wv[l].size());
+      emu.copy_in(b[l].get(), bv[l].data(), bv[l].size());
+      emu.copy_in(dw[l].get(), dw0[l].data(), dw0[l].size());
+      emu.copy_in(db[l].get(), db0[l].data(), db0[l].size());
+    }
+    const bool has_act[L] = {!std::is_same_v<typename Layers::activation, k::NoActivation>...};
+    for (std::size_t l = 0; l < L; ++l)
+      fa.layer[l] = {w[l].raw(), bias[l] ? b[l].raw() : nullptr, has_act[l] ? z[l].raw() : nullptr, y[l].raw()};
+    emu.launch<Forward>(cuda::Grid{unsigned((rows + Forward::rows - 1) / Forward::rows)},
+                        static_cast<const float*>(x.raw()), rows, fa, true);
+
+    // The forward in double: z and y of every layer (the backward reads the kernel's own).
+    std::vector<std::vector<float>> zk(L), yk(L);
+    {
+      std::vector<double> a(xv.begin(), xv.end());
+      for (std::size_t l = 0; l < L; ++l) {
+        zk[l].assign(z[l].raw(), z[l].raw() + rows * out[l]);
+        yk[l].assign(y[l].raw(), y[l].raw() + rows * out[l]);
+        std::vector<double> next(rows * out[l]), zz(rows * out[l]);
+        for (std::size_t r = 0; r < rows; ++r)
+          for (std::size_t o = 0; o < out[l]; ++o) {
+            double acc = bias[l] ? bv[l][o] : 0.0;
+            for (std::size_t i = 0; i < in[l]; ++i) acc += a[r * in[l] + i] * wv[l][o * in[l] + i];
+            zz[r * out[l] + o] = acc;
+          }
+        apply_forward(l, zz, next);
+        if (has_act[l]) {
+          EXPECT_TRUE(all_close("z" + std::to_string(l), zk[l], std::vector<float>(zz.begin(), zz.end()), {1e-5, 1e-4}));
+        }
+        EXPECT_TRUE(all_close("y" + std::to_string(l), yk[l], std::vector<float>(next.begin(), next.end()), {1e-5, 1e-4}));
+        a = std::move(next);
+      }
+    }
+
+    // The backward kernel.
+    const auto dyv = random_values(rows * nl, 32);
+    cuda::EmulatedBuffer<float> dy(rows * nl), dx(rows * n0);
+    emu.copy_in(dy.get(), dyv.data(), dyv.size());
+    const unsigned grid = blocks == 0 ? Backward::grid_for(rows) : blocks;
+    std::size_t per_block = 0;
+    for (std::size_t l = 0; l < L; ++l) per_block += out[l] * in[l] + out[l];
+    cuda::EmulatedBuffer<float> partial(grid * per_block);
+    using Sum = k::SumPartials<2 * L>;
+    typename Sum::Segments segs{};
+    unsigned used = 0;
+    std::size_t offset = 0, longest = 0;
+    auto target = [&](bool on, float* grad, std::size_t count) -> float* {
+      if (!on) return nullptr;
+      if (grid == 1) return grad;
+      float* part = partial.raw() + offset;
+      segs.s[used++] = {part, grad, count};
+      offset += grid * count;
+      longest = std::max(longest, count);
+      return part;
+    };
+    typename Backward::Addresses ba{};
+    for (std::size_t l = 0; l < L; ++l) {
+      const bool on = l >= first_trainable;
+      ba.layer[l] = {w[l].raw(), l == 0 ? x.raw() : y[l - 1].raw(), has_act[l] ? z[l].raw() : nullptr,
+                     target(on, dw[l].raw(), out[l] * in[l]), target(on && bias[l], db[l].raw(), out[l])};
+    }
+    const std::size_t first = input_gradient ? 0 : first_trainable;
+    emu.launch<Backward>(cuda::Grid{grid}, static_cast<const float*>(dy.raw()), static_cast<const float*>(y[L - 1].raw()),
+                         input_gradient ? dx.raw() : nullptr, rows, ba, unsigned(first));
+    if (used > 0)
+      emu.launch<Sum>(cuda::Grid{k::add_partials_blocks(longest), used, 1}, segs, std::size_t{grid});
+
+    // The backward in double, from the kernel's z and y.
+    std::vector<double> g(dyv.begin(), dyv.end());
+    for (std::size_t l = L; l-- > first;) {
+      std::vector<double> dz(rows * out[l]);
+      for (std::size_t e = 0; e < rows * out[l]; ++e) dz[e] = g[e] * activation_df(l, zk[l][e], yk[l][e]);
+      const std::vector<float>& xl = l == 0 ? xv : yk[l - 1];
+      std::vector<float> ref_dw(out[l] * in[l]), ref_db(out[l]);
+      for (std::size_t o = 0; o < out[l]; ++o) {
+        double sb = db0[l][o];
+        if (l >= first_trainable && bias[l])
+          for (std::size_t r = 0; r < rows; ++r) sb += dz[r * out[l] + o];
+        ref_db[o] = float(sb);
+        for (std::size_t i = 0; i < in[l]; ++i) {
+          double sw = dw0[l][o * in[l] + i];
+          if (l >= first_trainable)
+            for (std::size_t r = 0; r < rows; ++r) sw += dz[r * out[l] + o] * double(xl[r * in[l] + i]);
+          ref_dw[o * in[l] + i] = float(sw);
+        }
+      }
+      const std::string tag = std::to_string(l);
+      EXPECT_TRUE(all_close("dw" + tag, {dw[l].raw(), out[l] * in[l]}, ref_dw, {1e-4, 1e-4}));
+      EXPECT_TRUE(all_close("db" + tag, {db[l].raw(), out[l]}, ref_db, {1e-4, 1e-4}));
+      std::vector<double> gp(rows * in[l], 0.0);
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t i = 0; i < in[l]; ++i)
+          for (std::size_t o = 0; o < out[l]; ++o) gp[r * in[l] + i] += dz[r * out[l] + o] * wv[l][o * in[l] + i];
+      g = std::move(gp);
+    }
+    for (std::size_t l = 0; l < first; ++l) {  // skipped: untouched
+      EXPECT_EQ(std::vector<float>(dw[l].raw(), dw[l].raw() + out[l] * in[l]), dw0[l]);
+      EXPECT_EQ(std::vector<float>(db[l].raw(), db[l].raw() + out[l]), db0[l]);
+    }
+    if (input_gradient) {
+      EXPECT_TRUE(all_close("dx", {dx.raw(), rows * n0}, std::vector<float>(g.begin(), g.end()), {1e-4, 1e-4}));
+    }
+  }
+
+  static void apply_forward(std::size_t l, const std::vector<double>& zz, std::vector<double>& y) {
+    std::size_t i = 0;
+    (void)((i++ == l ? (apply<typename Layers::activation>(zz, y), true) : false) || ...);
+  }
+  template <class Act>
+  static void apply(const std::vector<double>& zz, std::vector<double>& y) {
+    for (std::size_t e = 0; e < zz.size(); ++e) y[e] = k::device_activation<Act>::f(float(zz[e]));
+  }
+  static double activation_df(std::size_t l, float zv, float yv) {
+    std::size_t i = 0;
+    double d = 1.0;
+    (void)((i++ == l ? (d = k::device_activation<typename Layers::activation>::df(zv, yv), true) : false) || ...);
+    return d;
+  }
+};
+
+TEST(CudaEmulationKernels, FusedMlpForwardAndBackwardOnOddSizes) {
+  using P1 = FusedPipelineCase<k::FusedLayer<3, 16, true, ReLU>, k::FusedLayer<16, 5, false, Tanh>,
+                               k::FusedLayer<5, 13, true, k::NoActivation>, k::FusedLayer<13, 3, true, Sigmoid>>;
+  using P2 = FusedPipelineCase<k::FusedLayer<13, 37, true, GELU>, k::FusedLayer<37, 64, true, ReLU>,
+                               k::FusedLayer<64, 5, true, k::NoActivation>>;
+  using P3 = FusedPipelineCase<k::FusedLayer<64, 64, true, Tanh>, k::FusedLayer<64, 64, false, SiLU>,
+                               k::FusedLayer<64, 16, true, k::NoActivation>>;
+  for (std::size_t rows : {1u, 5u, 13u, 37u, 300u}) {
+    P1::check(rows, 0, 0, true);
+    P2::check(rows, 0, 0, true);
+    P3::check(rows, 0, 0, false);
+    P1::check(rows, 0, 2, false);  // the first two layers frozen: the kernel stops at layer 2
+  }
+  P1::check(300, 1, 0, true);  // one block walks every tile, adds to the gradients directly
+  P2::check(300, 2, 1, false);  // two blocks, several tiles each, partial sums
+  P3::check(300, 3, 0, true);
+  P2::check(9000, 0, 0, true);  // 141 tiles, one block each
+}
+
+TEST(CudaEmulationKernels, FusedBackwardBudget) {
+  // Five 16- or 32-wide layers fit the fused backward; five 64-wide ones
+  // (16 weight-gradient registers a layer) do not, and run one layer at a time.
+  using W16 = k::FusedLayer<16, 16, true, ReLU>;
+  using W32 = k::FusedLayer<32, 32, true, ReLU>;
+  using W64 = k::FusedLayer<64, 64, true, ReLU>;
+  EXPECT_TRUE((k::FusedMlpBackward<W16, W16, W16, W16, W16>::eligible));
+  EXPECT_EQ((k::FusedMlpBackward<W16, W16, W16, W16, W16>::rows), 128u);
+  EXPECT_TRUE((k::FusedMlpBackward<W32, W32, W32, W32, W32>::eligible));
+  EXPECT_TRUE((k::FusedMlpBackward<W64, W64>::eligible));
+  EXPECT_FALSE((k::FusedMlpBackward<W64, W64, W64, W64, W64>::eligible));
+  EXPECT_EQ(k::weight_tiling(16, 16, 256).tm * k::weight_tiling(16, 16, 256).tn, 1u);
+  EXPECT_EQ(k::weight_tiling(64, 64, 256).tm * k::weight_tiling(64, 64, 256).tn, 16u);
+}
+
 TEST(CudaEmulationKernels, EmulationPoisonsSharedMemoryAndBuffers) {
   cuda::EmulatedBuffer<float> b(3);
   EXPECT_TRUE(std::isnan(b.raw()[0]) && std::isnan(b.raw()[2]));  // as cudaMalloc: not zero
@@ -221,6 +416,11 @@ TEST(CudaEmulation, LinearAndActivationRunAsOneKernel) {
   (void)dev.backward(emu::to_device(random_batch<5>(7, 2)));
   // last Linear: bias sum, dW, dX; first pair: dz + bias sum, dW, dX
   EXPECT_EQ(dev.backend().launches - before_backward, 6u);
+  dev.fused_mlp(true);
+  (void)dev(x);
+  const std::size_t before_fused_backward = dev.backend().launches;
+  (void)dev.backward(emu::to_device(random_batch<5>(7, 2)));
+  EXPECT_EQ(dev.backend().launches - before_fused_backward, 1u);  // the whole backward in one kernel
 }
 
 TEST(CudaEmulation, FusedForwardIsAutomaticUpTo64Wide) {
@@ -264,9 +464,49 @@ TEST(CudaEmulation, FrozenLayersLaunchNothingAndGetNoGradient) {
   EXPECT_TRUE(all_close("grads", grads_of(back), grads_of(cpu), gradient_tolerance));
   EXPECT_EQ(back.parameter("0.weight").grad()[0], 0.0f);
   EXPECT_FALSE(back.parameter("2.bias").requires_grad());
-  // Backward stops after the third pair: nothing before it is trainable.
-  // The last Linear: bias sum, dW, dX; the pair before it: dz with bias sum, dW (its dX feeds nothing trainable).
-  EXPECT_EQ(dev.backend().launches - after_forward, 5u) << "forward took " << after_forward - before;
+  // The fused backward: one kernel (13 rows: one block, which adds to the
+  // gradients itself), and it stops at the third pair: nothing before it is trainable.
+  EXPECT_EQ(dev.backend().launches - after_forward, 1u) << "forward took " << after_forward - before;
+
+  // One layer at a time: the last Linear: bias sum, dW, dX; the pair before
+  // it: dz with bias sum, dW (its dX feeds nothing trainable).
+  dev.fused_mlp(false);
+  dev.zero_grad();
+  auto loss2 = cuda::MSELoss{}(dev(emu::to_device(x)), emu::to_device(t));
+  const std::size_t after_forward2 = dev.backend().launches;
+  loss2.backward();
+  EXPECT_EQ(dev.backend().launches - after_forward2, 5u);
+  Model<Net> back2 = cuda::to_host(dev);
+  EXPECT_TRUE(all_close("grads, one layer at a time", grads_of(back2), grads_of(cpu), gradient_tolerance));
+}
+
+// The fused backward through every layer against the CPU Model: widths 3 to
+// 64, batches of 1 to 300 rows (several blocks and their partial sums) and
+// 9000 rows.
+using Fused3To16 = Sequential<Linear<3, 16>, ReLU, Linear<16, 16>, Tanh, Linear<16, 5, false>, Sigmoid, Linear<5, 3>>;
+using Fused13To64 = Sequential<Linear<13, 64>, GELU, Linear<64, 37>, SiLU, Linear<37, 3>>;
+
+TEST(CudaEmulation, FusedBackwardMatchesTheCpu) {
+  for (std::size_t rows : {1u, 5u, 13u, 37u, 300u}) {
+    expect_forward_backward_match_cpu<HostEmulation, Fused3To16>(rows, 600 + rows);
+    expect_forward_backward_match_cpu<HostEmulation, Fused13To64>(rows, 700 + rows);
+  }
+  expect_forward_backward_match_cpu<HostEmulation, Fused3To16>(9000, 800);
+}
+
+TEST(CudaEmulation, FusedBackwardLaunches) {
+  Model<Fused13To64> cpu{seed(4)};
+  auto dev = emu::to_device(cpu);
+  auto launches_of_backward = [&](std::size_t rows) {
+    (void)dev(emu::to_device(random_batch<13>(rows, 1)));
+    const std::size_t before = dev.backend().launches;
+    (void)dev.backward(emu::to_device(random_batch<3>(rows, 2)));
+    return dev.backend().launches - before;
+  };
+  EXPECT_EQ(launches_of_backward(32), 1u);   // one tile: the block adds to the gradients
+  EXPECT_EQ(launches_of_backward(300), 2u);  // 10 blocks, then one kernel adds their partial sums
+  dev.fused_mlp(false);
+  EXPECT_EQ(launches_of_backward(300), 3u * 4u);  // per Linear: dz and bias sums (2 row chunks), their sum, dW, dX
 }
 
 TEST(CudaEmulation, CopiesBackAndForth) {

@@ -16,7 +16,11 @@
 //   an activation alone, a residual add: elementwise kernels.
 //   a pipeline made only of Linear layers (each with or without the activation
 //   after it), at most 64 wide (128 when asked for): forward as one kernel
-//   through every layer (kernels/fused_mlp.hpp); backward per layer as above.
+//   through every layer (kernels/fused_mlp.hpp); backward as one kernel too
+//   (kernels/fused_mlp_backward.hpp: dz, the input gradient and the weight and
+//   bias gradients of every layer, then one kernel that adds the blocks'
+//   partial sums) where its register and shared-memory budget allows, else
+//   per layer as above.
 // Backward skips what the CPU path skips: layers whose parameters are frozen
 // and that pass no gradient on launch nothing.
 #pragma once
@@ -35,6 +39,7 @@
 #include "ctnn/cuda/kernels/activation.hpp"
 #include "ctnn/cuda/kernels/elementwise.hpp"
 #include "ctnn/cuda/kernels/fused_mlp.hpp"
+#include "ctnn/cuda/kernels/fused_mlp_backward.hpp"
 #include "ctnn/cuda/kernels/gemm.hpp"
 #include "ctnn/layers/activation.hpp"
 #include "ctnn/layers/flatten.hpp"
@@ -376,9 +381,10 @@ struct device_op<L, DeviceKind::chain> {
       2 * widest_hidden + *std::max_element(child_scratch.begin(), child_scratch.end());
 
   static constexpr std::size_t partial_floats(std::size_t n) {
-    return []<class... Ls>(type_list<Ls...>, std::size_t rows) {
+    const std::size_t children_need = []<class... Ls>(type_list<Ls...>, std::size_t rows) {
       return std::max({device_op<Ls>::partial_floats(rows)...});
     }(children{}, n);
+    return std::max(children_need, fused_backward_partial_floats(n));
   }
 
   template <std::size_t I>
@@ -430,6 +436,102 @@ struct device_op<L, DeviceKind::chain> {
   static auto fused_kernel_of(std::index_sequence<J...>)
       -> kernels::FusedMlpForward<decltype(fused_layer_of<linear_children[J]>())...>;
 
+  template <std::size_t... J>
+  static auto fused_backward_kernel_of(std::index_sequence<J...>)
+      -> kernels::FusedMlpBackward<decltype(fused_layer_of<linear_children[J]>())...>;
+  /// Whether the backward runs as one kernel (a function: the kernel type is
+  /// only formed for pipelines that fuse at all).
+  static constexpr bool backward_fusable() {
+    if constexpr (fully_fusable)
+      return decltype(fused_backward_kernel_of(std::make_index_sequence<linear_count>{}))::eligible;
+    else
+      return false;
+  }
+  /// Partial sums of the fused backward: a block's Out x In + Out floats for
+  /// every layer.
+  static constexpr std::size_t fused_backward_partial_floats(std::size_t n) {
+    if constexpr (backward_fusable()) {
+      using KB = decltype(fused_backward_kernel_of(std::make_index_sequence<linear_count>{}));
+      const std::size_t blocks = KB::grid_for(n);
+      if (blocks == 1) return 0;
+      std::size_t per_block = 0;
+      [&]<std::size_t... J>(std::index_sequence<J...>) {
+        ((per_block += linear_base_t<type_at<linear_children[J], children>>::in_features *
+                           linear_base_t<type_at<linear_children[J], children>>::out_features +
+                       linear_base_t<type_at<linear_children[J], children>>::out_features),
+         ...);
+      }(std::make_index_sequence<linear_count>{});
+      return blocks * per_block;
+    } else {
+      (void)n;
+      return 0;
+    }
+  }
+
+  template <class Ex>
+  static bool use_fused(const Ex& ex) {
+    return ex.fused_mlp == FusedMlp::always || (ex.fused_mlp == FusedMlp::automatic && widest <= fused_mlp_auto_width);
+  }
+
+  /// The backward as one kernel through every layer, then one kernel adding
+  /// the blocks' partial weight and bias gradients (none for one block).
+  template <class Ex>
+  static void backward_fused(const Ex& ex, const DeviceContext& c, const float* x, const float* y, const float* dy,
+                             float* dx, std::size_t n, float* ws) {
+    using KB = decltype(fused_backward_kernel_of(std::make_index_sequence<linear_count>{}));
+    constexpr std::size_t FL = linear_count;
+    std::array<bool, FL> train_w{}, train_b{};
+    [&]<std::size_t... J>(std::index_sequence<J...>) {
+      ((train_w[J] = c.child(placements[linear_children[J]]).requires_grad[0],
+        train_b[J] = linear_base_t<type_at<linear_children[J], children>>::has_bias &&
+                     c.child(placements[linear_children[J]]).requires_grad[1]),
+       ...);
+    }(std::make_index_sequence<FL>{});
+    std::size_t first = FL;
+    if (dx) {
+      first = 0;
+    } else {
+      for (std::size_t j = 0; j < FL && first == FL; ++j)
+        if (train_w[j] || train_b[j]) first = j;
+    }
+    if (first == FL) return;  // nothing trainable and no input gradient: the CPU path computes nothing either
+
+    const unsigned blocks = KB::grid_for(n);
+    using Sum = kernels::SumPartials<2 * FL>;
+    typename Sum::Segments segments{};
+    std::size_t used = 0, longest = 0, offset = 0;
+    typename KB::Addresses a{};
+    [&]<std::size_t... J>(std::index_sequence<J...>) {
+      (
+          [&] {
+            constexpr std::size_t I = linear_children[J];
+            using Lin = linear_base_t<type_at<I, children>>;
+            const DeviceContext lc = c.child(placements[I]);
+            kernels::FusedLayerGradientAddresses& la = a.layer[J];
+            la.w = lc.params + Lin::weight_offset;
+            la.x = input_of<I>(x, ws, n);
+            if constexpr (roles[I] == Role::fused_head) la.z = ws + n * output_offsets[I];
+            else la.z = nullptr;
+            auto target = [&](bool on, float* grad, std::size_t count) -> float* {
+              if (!on) return nullptr;
+              if (blocks == 1) return grad;
+              float* part = ex.partial + offset;
+              segments.s[used++] = {part, grad, count};
+              longest = std::max(longest, count);
+              offset += blocks * count;
+              return part;
+            };
+            la.dw = target(train_w[J], lc.grads + Lin::weight_offset, Lin::in_features * Lin::out_features);
+            la.db = target(train_b[J], Lin::has_bias ? lc.grads + Lin::bias_offset : nullptr, Lin::out_features);
+          }(),
+          ...);
+    }(std::make_index_sequence<FL>{});
+    ex.template launch<KB>(Grid{blocks}, dy, y, dx, n, a, static_cast<unsigned>(first));
+    if (used > 0)
+      ex.template launch<Sum>(Grid{kernels::add_partials_blocks(longest), static_cast<unsigned>(used), 1}, segments,
+                              static_cast<std::size_t>(blocks));
+  }
+
   template <class Ex>
   static void forward_fused(const Ex& ex, const DeviceContext& c, const float* x, float* y, std::size_t n,
                             float* ws) {
@@ -460,8 +562,7 @@ struct device_op<L, DeviceKind::chain> {
   template <class Ex>
   static void forward(const Ex& ex, const DeviceContext& c, const float* x, float* y, std::size_t n, float* ws) {
     if constexpr (fully_fusable) {
-      if (ex.fused_mlp == FusedMlp::always ||
-          (ex.fused_mlp == FusedMlp::automatic && widest <= fused_mlp_auto_width)) {
+      if (use_fused(ex)) {
         forward_fused(ex, c, x, y, n, ws);
         return;
       }
@@ -486,6 +587,12 @@ struct device_op<L, DeviceKind::chain> {
   template <class Ex>
   static void backward(const Ex& ex, const DeviceContext& c, const float* x, const float* y, const float* dy,
                        float* dx, std::size_t n, float* ws, float* scratch) {
+    if constexpr (backward_fusable()) {
+      if (use_fused(ex)) {
+        backward_fused(ex, c, x, y, dy, dx, n, ws);
+        return;
+      }
+    }
     float* const ping = scratch;
     float* const pong = scratch + n * widest_hidden;
     float* const child_scratch_area = scratch + 2 * n * widest_hidden;

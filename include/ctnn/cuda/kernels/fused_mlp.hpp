@@ -9,8 +9,11 @@
 // activation read from shared memory is used for several multiply-adds. The
 // input is read from device memory once and the output written once. In
 // training mode each layer's z and y are also written to the model's
-// workspace, in the same places as the per-layer kernels write them, so the
-// backward is unchanged. One launch instead of one per layer.
+// workspace, in the same places as the per-layer kernels write them, so
+// either backward (kernels/fused_mlp_backward.hpp, or one layer at a time)
+// reads them. Every store to device memory goes through the shared tiles and
+// is coalesced: a block's rows are contiguous in memory. One launch instead of
+// one per layer.
 #pragma once
 
 #include <cstddef>
@@ -196,6 +199,9 @@ struct FusedMlpForward {
     constexpr unsigned full = static_cast<unsigned>(In / bk), tail = static_cast<unsigned>(In % bk);
     for (unsigned q = 0; q < full; ++q) slice<Lay, bk>(blk, s, in, p.w, q * bk, acc);
     if constexpr (tail != 0) slice<Lay, tail>(blk, s, in, p.w, full * bk, acc);
+    // The finished tile goes to shared memory: y to `out` (the next layer's
+    // input), z to `in`, whose last reader was the slice before this phase.
+    const bool keep_z = store && p.z != nullptr;
     blk.each([&](unsigned t) {
       const unsigned tn = t % T.col_threads, tm = t / T.col_threads;
       CTNN_UNROLL
@@ -207,17 +213,26 @@ struct FusedMlpForward {
           if (o >= Out) continue;
           float v = acc[t].v[i][j];
           if constexpr (Lay::bias) v += p.b[o];
-          const float y = device_activation<Act>::f(v);
-          out(r, o) = y;
-          if (store && r0 + r < n) {
-            const std::size_t g = (r0 + r) * Out + o;
-            if (p.z) p.z[g] = v;
-            p.y[g] = y;
-          }
+          out(r, o) = device_activation<Act>::f(v);
+          if (keep_z) in(r, o) = v;
         }
       }
     });
     blk.sync();
+    if (store) {
+      // The block's rows of z and y are contiguous in device memory (row-major
+      // [n, Out]): consecutive threads store consecutive floats (coalesced).
+      const unsigned valid = r0 + rows <= n ? rows : static_cast<unsigned>(n - r0);
+      const std::size_t base = r0 * Out;
+      blk.each([&](unsigned t) {
+        for (unsigned e = t; e < valid * Out; e += threads) {
+          const unsigned r = e / static_cast<unsigned>(Out), o = e % static_cast<unsigned>(Out);
+          if (keep_z) p.z[base + e] = in(r, o);
+          p.y[base + e] = out(r, o);
+        }
+      });
+      // The next layer writes `in` only after its first slice's barrier.
+    }
   }
 };
 
