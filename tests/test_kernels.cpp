@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -20,6 +21,7 @@
 #include <ctnn/ctnn.hpp>
 #include <ctnn/kernels/activation.hpp>
 #include <ctnn/kernels/linear.hpp>
+#include <ctnn/kernels/optimizer.hpp>
 #include <ctnn/kernels/reference.hpp>
 
 namespace ctnn::test {
@@ -325,6 +327,109 @@ TEST(Kernels, ArchitectureIsChosenOncePerModel) {
   }
   if (!kernels::available(Arch::avx512)) {
     EXPECT_THROW(m.set_arch(Arch::avx512), ValueError);
+  }
+}
+
+
+// The optimizers' updates (kernels/optimizer.hpp) against PyTorch's scalar
+// loop written out here (same operations, same order, correctly rounded sqrt
+// and division): the same bits where the architecture has no FMA, within a few
+// units in the last place where the compiler may fuse a multiply and an add.
+// Sizes with every tail length, and sizes of whole vectors.
+constexpr std::size_t update_sizes[] = {1, 5, 13, 37, 64, 1000};
+
+/// Equal, or (fused multiply-adds allowed) within 4 units in the last place
+/// of the operands.
+void expect_same_update(const std::vector<float>& got, const std::vector<float>& want, Arch arch,
+                        const std::string& what) {
+  const bool has_fma = arch == Arch::avx2 || arch == Arch::avx512;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (!has_fma) {
+      ASSERT_EQ(got[i], want[i]) << what << " under " << arch_name(arch) << ", element " << i;
+    } else {
+      // Relative to the operands (of order 1), not to a result that may be
+      // the small difference of two of them.
+      ASSERT_NEAR(got[i], want[i], 4 * std::numeric_limits<float>::epsilon() * (1.0f + std::abs(want[i])))
+          << what << " under " << arch_name(arch) << ", element " << i;
+    }
+  }
+}
+
+struct UpdateBuffers {
+  std::vector<float> p, g, a, b, c;
+  explicit UpdateBuffers(std::size_t n, std::uint32_t seed)
+      : p(random_values(n, seed)),
+        g(random_values(n, seed + 1)),
+        a(random_values(n, seed + 2, 0.0f, 0.1f)),  // second moments: not negative
+        b(random_values(n, seed + 3, -0.1f, 0.1f)),
+        c(random_values(n, seed + 4, 0.05f, 0.2f)) {}
+};
+
+TEST(Kernels, OptimizerUpdatesGiveTheScalarLoopsBitsUnderEveryArchitecture) {
+  for (std::size_t n : update_sizes) {
+    // SGD: decay, momentum after its first step, Nesterov.
+    UpdateBuffers want(n, 11);
+    const float lr = 0.05f, wd = 0.01f, mu = 0.9f, omd = 0.75f;
+    for (std::size_t i = 0; i < n; ++i) {
+      float d = want.g[i] + wd * want.p[i];
+      const float buf = want.b[i] * mu + omd * d;
+      want.b[i] = buf;
+      d = d + mu * buf;
+      want.p[i] = want.p[i] - lr * d;
+    }
+    // Adam with L2 decay and AMSGrad; AdamW's decoupled decay.
+    kernels::AdamScalars s{0.9f, 0.1f, 0.999f, 0.001f, 0.0123f, 0.0447f, 1e-8f, 0.02f, 0.9998f};
+    UpdateBuffers adam(n, 21), adamw(n, 21);
+    for (UpdateBuffers* w : {&adam, &adamw}) {
+      const bool decoupled = w == &adamw;
+      for (std::size_t i = 0; i < n; ++i) {
+        float pi = w->p[i], gi = w->g[i];
+        if (decoupled) pi = pi * s.decay_factor;
+        else gi = gi + s.weight_decay * pi;
+        const float mi = w->b[i] * s.beta1 + s.one_minus_beta1 * gi;
+        float vi = w->a[i] * s.beta2 + s.one_minus_beta2 * gi * gi;
+        w->b[i] = mi;
+        w->a[i] = vi;
+        if (!decoupled) {
+          vi = w->c[i] < vi ? vi : w->c[i];
+          w->c[i] = vi;
+        }
+        w->p[i] = pi - s.step_size * mi / (std::sqrt(vi) / s.bias2_sqrt + s.eps);
+      }
+    }
+    // RMSprop, centered, with momentum and decay.
+    UpdateBuffers rms(n, 31);
+    const float alpha = 0.99f, oma = 0.01f, eps = 1e-8f;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float gi = rms.g[i] + wd * rms.p[i];
+      const float sq = rms.c[i] * alpha + oma * gi * gi;
+      rms.c[i] = sq;
+      const float ga = rms.b[i] * alpha + oma * gi;
+      rms.b[i] = ga;
+      const float avg = std::sqrt(sq - ga * ga) + eps;
+      const float buf = rms.a[i] * mu + gi / avg;
+      rms.a[i] = buf;
+      rms.p[i] = rms.p[i] - lr * buf;
+    }
+    for (Arch arch : runnable_archs()) {
+      UpdateBuffers x(n, 11);
+      const std::string at = " n=" + std::to_string(n);
+      kernels::sgd_update<true, true, false, true>(arch, x.p.data(), x.g.data(), x.b.data(), n, lr, wd, mu, omd);
+      expect_same_update(x.p, want.p, arch, "SGD parameters" + at);
+      expect_same_update(x.b, want.b, arch, "SGD momentum buffer" + at);
+      UpdateBuffers y(n, 21), z(n, 21);
+      kernels::adam_update<true, false, true>(arch, y.p.data(), y.g.data(), y.b.data(), y.a.data(), y.c.data(), n, s);
+      kernels::adam_update<false, true, false>(arch, z.p.data(), z.g.data(), z.b.data(), z.a.data(), nullptr, n, s);
+      expect_same_update(y.p, adam.p, arch, "Adam parameters" + at);
+      expect_same_update(y.c, adam.c, arch, "Adam max_exp_avg_sq" + at);
+      expect_same_update(z.p, adamw.p, arch, "AdamW parameters" + at);
+      expect_same_update(z.a, adamw.a, arch, "AdamW exp_avg_sq" + at);
+      UpdateBuffers r(n, 31);
+      kernels::rmsprop_update<true, true, true>(arch, r.p.data(), r.g.data(), r.c.data(), r.b.data(), r.a.data(), n,
+                                                lr, alpha, oma, eps, wd, mu);
+      expect_same_update(r.p, rms.p, arch, "RMSprop parameters" + at);
+      expect_same_update(r.a, rms.a, arch, "RMSprop momentum buffer" + at);
+    }
   }
 }
 

@@ -24,6 +24,9 @@
 // Helpers of the bodies are forced inline, so that a kernel is one function
 // compiled for its architecture.
 #define CTNN_INLINE inline __attribute__((always_inline))
+// Lambdas inside a kernel likewise (out of line, g++ passes their state
+// through memory, e.g. gemm()'s per-panel lambdas).
+#define CTNN_LAMBDA_INLINE __attribute__((always_inline))
 
 // ISA codes for #if inside the bodies.
 #define CTNN_ISA_GENERIC 0

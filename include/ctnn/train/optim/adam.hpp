@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ctnn/core/errors.hpp"
+#include "ctnn/kernels/optimizer.hpp"
 #include "ctnn/train/optim/parameter_view.hpp"
 #include "ctnn/train/optim/state.hpp"
 
@@ -30,40 +31,7 @@ struct AdamOptions {
 namespace detail {
 
 /// Per-step scalars, computed once per tensor (they depend on its step count).
-struct AdamScalars {
-  float beta1, one_minus_beta1, beta2, one_minus_beta2;
-  float step_size;   // lr / (1 - beta1^t)
-  float bias2_sqrt;  // sqrt(1 - beta2^t)
-  float eps, weight_decay;
-  float decay_factor;  // 1 - lr * weight_decay (decoupled decay only)
-};
-
-template <bool L2, bool Decoupled, bool AmsGrad>
-inline void adam_update(float* p, const float* g, float* m, float* v, float* vmax, std::size_t n,
-                        const AdamScalars& s) noexcept {
-  const float b1 = s.beta1, omb1 = s.one_minus_beta1, b2 = s.beta2, omb2 = s.one_minus_beta2;
-  const float step_size = s.step_size, bias2_sqrt = s.bias2_sqrt, eps = s.eps;
-  const float wd = s.weight_decay, decay_factor = s.decay_factor;
-  // Branch-free and elementwise so that it vectorises; only std::sqrt keeps
-  // it scalar when the build leaves -fmath-errno on (a sqrt call may set errno).
-  for (std::size_t i = 0; i < n; ++i) {
-    float pi = p[i];
-    float gi = g[i];
-    if constexpr (Decoupled) pi = pi * decay_factor;
-    if constexpr (L2) gi = gi + wd * pi;
-    const float mi = m[i] * b1 + omb1 * gi;
-    float vi = v[i] * b2 + omb2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    if constexpr (AmsGrad) {
-      vi = vmax[i] < vi ? vi : vmax[i];
-      vmax[i] = vi;
-    }
-    // eps is added after the bias correction of sqrt(v), as PyTorch does.
-    const float denom = std::sqrt(vi) / bias2_sqrt + eps;
-    p[i] = pi - step_size * mi / denom;
-  }
-}
+using AdamScalars = kernels::AdamScalars;
 
 inline void validate_adam(std::string_view owner, float lr, std::pair<float, float> betas,
                           float eps, float weight_decay) {
@@ -108,6 +76,7 @@ class AdamCore {
     s.decay_factor = static_cast<float>(1.0 - static_cast<double>(lr) * weight_decay);
     const bool l2 = !decoupled && weight_decay != 0.0f;
     const bool decay = decoupled && weight_decay != 0.0f;
+    const kernels::Arch arch = kernels::default_arch();
     for (std::size_t k = 0; k < ranges.size(); ++k) {
       const ParamRange& r = ranges[k];
       if (!r.requires_grad) continue;
@@ -118,8 +87,8 @@ class AdamCore {
       with_flag(l2, [&](auto l2c) {
         with_flag(decay, [&](auto dc) {
           with_flag(amsgrad, [&](auto ac) {
-            adam_update<decltype(l2c)::value, decltype(dc)::value, decltype(ac)::value>(
-                v.params + o, v.grads + o, exp_avg.data() + o, exp_avg_sq.data() + o,
+            kernels::adam_update<decltype(l2c)::value, decltype(dc)::value, decltype(ac)::value>(
+                arch, v.params + o, v.grads + o, exp_avg.data() + o, exp_avg_sq.data() + o,
                 max_exp_avg_sq.data() + o, r.size, s);
           });
         });

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ctnn/core/errors.hpp"
+#include "ctnn/kernels/optimizer.hpp"
 #include "ctnn/train/optim/parameter_view.hpp"
 #include "ctnn/train/optim/state.hpp"
 
@@ -28,38 +29,6 @@ struct RMSpropOptions {
   bool centered = false;
 };
 
-namespace detail {
-
-template <bool Decay, bool Centered, bool Momentum>
-inline void rmsprop_update(float* p, const float* g, float* sq, float* ga, float* buf,
-                           std::size_t n, float lr, float alpha, float one_minus_alpha, float eps,
-                           float wd, float mu) noexcept {
-  // Branch-free and elementwise so that it vectorises; only std::sqrt keeps
-  // it scalar when the build leaves -fmath-errno on (a sqrt call may set errno).
-  for (std::size_t i = 0; i < n; ++i) {
-    float gi = g[i];
-    if constexpr (Decay) gi = gi + wd * p[i];
-    const float s = sq[i] * alpha + one_minus_alpha * gi * gi;
-    sq[i] = s;
-    float avg;
-    if constexpr (Centered) {
-      const float a = ga[i] * alpha + one_minus_alpha * gi;
-      ga[i] = a;
-      avg = std::sqrt(s - a * a) + eps;
-    } else {
-      avg = std::sqrt(s) + eps;
-    }
-    if constexpr (Momentum) {
-      const float b = buf[i] * mu + gi / avg;
-      buf[i] = b;
-      p[i] = p[i] - lr * b;
-    } else {
-      p[i] = p[i] - lr * gi / avg;
-    }
-  }
-}
-
-}  // namespace detail
 
 /// State: "step", "tensor_steps" (steps each tensor took), "square_avg", with
 /// momentum "momentum_buffer", and when centered "grad_avg". Every buffer is
@@ -86,6 +55,7 @@ class RMSprop {
     const ParameterView& v = params_.view();
     const auto ranges = params_.ranges();
     const float one_minus_alpha = static_cast<float>(1.0 - static_cast<double>(o.alpha));
+    const kernels::Arch arch = kernels::default_arch();
     for (std::size_t k = 0; k < ranges.size(); ++k) {
       const ParamRange& r = ranges[k];
       if (!r.requires_grad) continue;
@@ -94,8 +64,8 @@ class RMSprop {
       detail::with_flag(o.weight_decay != 0.0f, [&](auto dc) {
         detail::with_flag(o.centered, [&](auto cc) {
           detail::with_flag(o.momentum > 0.0f, [&](auto mc) {
-            detail::rmsprop_update<decltype(dc)::value, decltype(cc)::value, decltype(mc)::value>(
-                v.params + off, v.grads + off, square_avg_.data() + off, grad_avg_.data() + off,
+            kernels::rmsprop_update<decltype(dc)::value, decltype(cc)::value, decltype(mc)::value>(
+                arch, v.params + off, v.grads + off, square_avg_.data() + off, grad_avg_.data() + off,
                 momentum_buffer_.data() + off, r.size, o.lr, o.alpha, one_minus_alpha, o.eps,
                 o.weight_decay, o.momentum);
           });

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ctnn/core/errors.hpp"
+#include "ctnn/kernels/optimizer.hpp"
 #include "ctnn/train/optim/parameter_view.hpp"
 #include "ctnn/train/optim/state.hpp"
 
@@ -26,34 +27,6 @@ struct SGDOptions {
   bool nesterov = false;
 };
 
-namespace detail {
-
-template <bool Decay, bool Momentum, bool First, bool Nesterov>
-inline void sgd_update(float* p, const float* g, float* buf, std::size_t n, float lr, float wd,
-                       float mu, float one_minus_dampening) noexcept {
-  for (std::size_t i = 0; i < n; ++i) {
-    float d = g[i];
-    if constexpr (Decay) d = d + wd * p[i];
-    if constexpr (Momentum) {
-      // PyTorch starts the buffer as a copy of d: no dampening on the first step.
-      float b;
-      if constexpr (First) {
-        b = d;
-      } else {
-        b = buf[i] * mu + one_minus_dampening * d;
-      }
-      buf[i] = b;
-      if constexpr (Nesterov) {
-        d = d + mu * b;
-      } else {
-        d = b;
-      }
-    }
-    p[i] = p[i] - lr * d;
-  }
-}
-
-}  // namespace detail
 
 /// State: "step"; with momentum also "momentum_buffer" and "tensor_steps", the
 /// number of momentum updates of each tensor (0 where PyTorch's buffer is
@@ -76,6 +49,7 @@ class SGD {
     const auto ranges = params_.ranges();
     const bool momentum = o.momentum != 0.0f;
     const float one_minus_dampening = static_cast<float>(1.0 - static_cast<double>(o.dampening));
+    const kernels::Arch arch = kernels::default_arch();
     for (std::size_t k = 0; k < ranges.size(); ++k) {
       const ParamRange& r = ranges[k];
       if (!r.requires_grad) continue;
@@ -88,9 +62,9 @@ class SGD {
         detail::with_flag(momentum, [&](auto mom) {
           detail::with_flag(first, [&](auto fst) {
             detail::with_flag(o.nesterov, [&](auto nest) {
-              detail::sgd_update<decltype(decay)::value, decltype(mom)::value, decltype(fst)::value,
-                                 decltype(nest)::value>(p, g, buf, r.size, o.lr, o.weight_decay,
-                                                        o.momentum, one_minus_dampening);
+              kernels::sgd_update<decltype(decay)::value, decltype(mom)::value, decltype(fst)::value,
+                                  decltype(nest)::value>(arch, p, g, buf, r.size, o.lr, o.weight_decay,
+                                                         o.momentum, one_minus_dampening);
             });
           });
         });

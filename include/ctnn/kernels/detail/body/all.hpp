@@ -11,5 +11,6 @@
 #include "ctnn/kernels/detail/body/gemm.hpp"
 #include "ctnn/kernels/detail/body/linear.hpp"
 #include "ctnn/kernels/detail/body/elementwise.hpp"
+#include "ctnn/kernels/detail/body/optimizer.hpp"
 
 #endif  // CTNN_KERNELS_NS

@@ -47,12 +47,6 @@ inline constexpr std::size_t gemm_a_stride = gemm_kc + 16;
 
 enum class ALayout { row_major, col_major };
 
-// The per-panel lambdas of gemm() are inlined like the helpers (out of line,
-// g++ passes the tile's state through memory).
-#if !defined(CTNN_LAMBDA_INLINE)
-#define CTNN_LAMBDA_INLINE __attribute__((always_inline))
-#endif
-
 /// How the micro-kernel finds A(i, k) of its panel (i < R, k < kc).
 enum class APanel {
   packed_rows,     // a[i·gemm_a_stride + k]: row-major A, packed

@@ -77,6 +77,23 @@ CTNN_INLINE V fma(V a, V b, V c) {
 #endif
 }
 
+/// Correctly rounded square root of every lane, as std::sqrt.
+CTNN_INLINE V vsqrt(V a) {
+#if CTNN_KERNELS_ISA == CTNN_ISA_AVX512
+  // The maskz form with every lane set: _mm512_sqrt_ps passes an undefined
+  // vector that g++ 12 reports as maybe-uninitialized.
+  return _mm512_maskz_sqrt_ps(static_cast<__mmask16>(0xFFFF), a);
+#elif CTNN_KERNELS_ISA == CTNN_ISA_AVX2
+  return _mm256_sqrt_ps(a);
+#elif CTNN_KERNELS_ISA == CTNN_ISA_SSE4_2
+  return _mm_sqrt_ps(a);
+#else
+  V r{};
+  for (std::size_t i = 0; i < lanes; ++i) r[i] = __builtin_sqrtf(a[i]);
+  return r;
+#endif
+}
+
 CTNN_INLINE V select(VI mask, V if_true, V if_false) { return mask ? if_true : if_false; }
 CTNN_INLINE V vmax(V a, V b) { return select(a > b, a, b); }
 CTNN_INLINE V vmin(V a, V b) { return select(a < b, a, b); }
