@@ -74,6 +74,41 @@ TEST(CudaDevice, ForwardBackwardOddResidualAndProjected) {
   }
 }
 
+TEST(CudaDevice, LayerNormBatchNorm1dAndHeadsMatchTheCpu) {
+  CTNN_REQUIRE_CUDA_DEVICE();
+  for (std::size_t rows : {1u, 5u, 13u, 37u, 300u, 9000u}) {
+    expect_stateful_match_cpu<DeviceBackend, LayerNorm<3>>(rows, 1000 + rows);
+    expect_stateful_match_cpu<DeviceBackend, LayerNorm<37>>(rows, 1100 + rows);
+    expect_stateful_match_cpu<DeviceBackend, LayerNorm<64>>(rows, 1200 + rows);
+    expect_stateful_match_cpu<DeviceBackend, BatchNorm1d<5>>(rows, 2000 + rows);
+    expect_stateful_match_cpu<DeviceBackend, BatchNorm1d<37, std::ratio<3, 10>, std::ratio<1, 1000>>>(rows,
+                                                                                                   2100 + rows);
+    expect_stateful_match_cpu<DeviceBackend, BatchNorm1d<64>>(rows, 2200 + rows);
+    const Tolerance pipeline = rows > 300 ? cancelling_gradient_sums : gradient_tolerance;
+    expect_stateful_match_cpu<DeviceBackend, NormPipeline<13>>(rows, 3000 + rows, true, {}, pipeline);
+    expect_stateful_match_cpu<DeviceBackend, NormPipeline<64>>(rows, 3100 + rows, false, {}, pipeline);
+    expect_stateful_match_cpu<DeviceBackend, OddHeads>(rows, 4000 + rows);
+  }
+  expect_stateful_match_cpu<DeviceBackend, NormPipeline<16>>(13, 3200, true, "mid");
+  expect_stateful_match_cpu<DeviceBackend, OddHeads>(37, 4100, true, "heads.b");
+}
+
+TEST(CudaDevice, SoftmaxLogSoftmaxAndDropoutInEvaluation) {
+  CTNN_REQUIRE_CUDA_DEVICE();
+  using WithSoftmax = Sequential<Linear<5, 37>, Softmax>;
+  using WithLogSoftmax = Sequential<Linear<5, 64>, Dropout<>, LogSoftmax>;
+  for (std::size_t rows : {1u, 13u, 300u, 9000u}) {
+    expect_stateful_match_cpu<DeviceBackend, WithSoftmax>(rows, 5000 + rows);
+    // Dropout's masks are not the CPU's: compare in evaluation mode only.
+    Model<WithLogSoftmax> cpu{seed(rows)};
+    cpu.eval();
+    auto dev = cuda::to_device(cpu);
+    const Batch<5> x = random_batch<5>(rows, 5100 + rows);
+    EXPECT_TRUE(all_close("eval output", cuda::to_host(dev(cuda::to_device(x))).values(), cpu(x).values(),
+                          forward_tolerance));
+  }
+}
+
 TEST(CudaDevice, LossesAndOptimizersMatchTheCpu) {
   CTNN_REQUIRE_CUDA_DEVICE();
   expect_cross_entropy_matches_cpu<DeviceBackend, OddMlp>(257, CrossEntropyLoss{.label_smoothing = 0.1f});
@@ -102,6 +137,9 @@ TEST(CudaDeviceConformance, MnistMlp) { CTNN_REQUIRE_CUDA_DEVICE(); Cases::mnist
 TEST(CudaDeviceConformance, ResBlocks) { CTNN_REQUIRE_CUDA_DEVICE(); Cases::resblocks(); }
 TEST(CudaDeviceConformance, Autoencoder) { CTNN_REQUIRE_CUDA_DEVICE(); Cases::autoencoder(); }
 TEST(CudaDeviceConformance, DynamicMlp) { CTNN_REQUIRE_CUDA_DEVICE(); Cases::dynamic_mlp(); }
+TEST(CudaDeviceConformance, LayerNorm) { CTNN_REQUIRE_CUDA_DEVICE(); Cases::layernorm(); }
+TEST(CudaDeviceConformance, BatchNorm1d) { CTNN_REQUIRE_CUDA_DEVICE(); Cases::batchnorm1d(); }
+TEST(CudaDeviceConformance, MultiTask) { CTNN_REQUIRE_CUDA_DEVICE(); Cases::multitask(); }
 
 }  // namespace
 }  // namespace ctnn::test

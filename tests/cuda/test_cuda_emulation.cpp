@@ -528,6 +528,162 @@ TEST(CudaEmulation, CopiesBackAndForth) {
   EXPECT_EQ(l2[2], 4);
 }
 
+// ---- LayerNorm, BatchNorm1d and Heads against the CPU layers --------------------------------
+// Each network alone as a model, so its kernels run against the CPU layer of
+// the same type: widths 3, 5, 13, 16, 37 and 64, batches of 1, 5, 13, 37 and
+// 300 rows (300: two row chunks of LayerNorm's weight and bias sums).
+
+template <class Net>
+void expect_stateful_at_every_batch(std::uint64_t s) {
+  SCOPED_TRACE(std::string(Model<Net>::layer::kind) + " " + std::to_string(Model<Net>::in_features));
+  for (std::size_t rows : {1u, 5u, 13u, 37u, 300u}) expect_stateful_match_cpu<HostEmulation, Net>(rows, s + rows);
+}
+
+TEST(CudaEmulation, LayerNormMatchesTheCpuLayer) {
+  expect_stateful_at_every_batch<LayerNorm<3>>(1000);
+  expect_stateful_at_every_batch<LayerNorm<5>>(1100);
+  expect_stateful_at_every_batch<LayerNorm<13>>(1200);
+  expect_stateful_at_every_batch<LayerNorm<16>>(1300);
+  expect_stateful_at_every_batch<LayerNorm<37, std::ratio<1, 1000>>>(1400);
+  expect_stateful_at_every_batch<LayerNorm<64>>(1500);
+  expect_stateful_match_cpu<HostEmulation, LayerNorm<37>>(9000, 1600);
+  expect_stateful_match_cpu<HostEmulation, LayerNorm<13>>(300, 1700, true, "weight");
+  expect_stateful_match_cpu<HostEmulation, LayerNorm<13>>(37, 1800, true, "bias");
+}
+
+TEST(CudaEmulation, BatchNorm1dMatchesTheCpuLayer) {
+  expect_stateful_at_every_batch<BatchNorm1d<3>>(2000);
+  expect_stateful_at_every_batch<BatchNorm1d<5>>(2100);
+  expect_stateful_at_every_batch<BatchNorm1d<13>>(2200);
+  expect_stateful_at_every_batch<BatchNorm1d<16>>(2300);
+  expect_stateful_at_every_batch<BatchNorm1d<37, std::ratio<3, 10>, std::ratio<1, 1000>>>(2400);
+  expect_stateful_at_every_batch<BatchNorm1d<64>>(2500);
+  expect_stateful_match_cpu<HostEmulation, BatchNorm1d<37>>(9000, 2600);
+  expect_stateful_match_cpu<HostEmulation, BatchNorm1d<13>>(37, 2700, true, "weight");
+}
+
+TEST(CudaEmulation, NormalisationInPipelinesMatchesTheCpu) {
+  for (std::size_t rows : {1u, 5u, 37u, 300u}) {
+    expect_stateful_match_cpu<HostEmulation, NormPipeline<13>>(rows, 3000 + rows);
+    expect_stateful_match_cpu<HostEmulation, NormPipeline<64>>(rows, 3100 + rows, false);
+  }
+  // Frozen trunk: the normalisation layers still pass the input gradient.
+  expect_stateful_match_cpu<HostEmulation, NormPipeline<16>>(13, 3200, true, "mid");
+}
+
+TEST(CudaEmulation, HeadsMatchTheCpu) {
+  for (std::size_t rows : {1u, 5u, 13u, 37u, 300u}) expect_stateful_match_cpu<HostEmulation, OddHeads>(rows, 4000 + rows);
+  expect_stateful_match_cpu<HostEmulation, OddHeads>(37, 4100, true, "heads.b");
+  expect_stateful_match_cpu<HostEmulation, OddHeads>(37, 4200, true, "heads");
+  expect_stateful_match_cpu<HostEmulation, MultiTask>(37, 4300);
+}
+
+TEST(CudaEmulation, BatchNorm1dCountsBatchesAndKeepsRunningStatistics) {
+  Model<BatchNorm1d<5>> cpu;
+  auto dev = emu::to_device(cpu);
+  for (int i = 0; i < 3; ++i) (void)dev(emu::to_device(random_batch<5>(7, 50 + i)));
+  dev.eval();
+  (void)dev(emu::to_device(random_batch<5>(1, 60)));  // evaluation: one row is fine, nothing counted
+  Model<BatchNorm1d<5>> back = cuda::to_host(dev);
+  EXPECT_EQ(counters_of(back), std::vector<std::int64_t>{3});
+  for (int i = 0; i < 3; ++i) (void)cpu(random_batch<5>(7, 50 + i));
+  EXPECT_TRUE(all_close("running statistics", buffers_of(back), buffers_of(cpu), forward_tolerance));
+}
+
+template <std::size_t W>
+using SoftmaxAfterLinear = Sequential<Linear<5, W>, Softmax>;
+template <std::size_t W>
+using LogSoftmaxAfterLinear = Sequential<Linear<5, W>, LogSoftmax>;
+
+TEST(CudaEmulation, SoftmaxAndLogSoftmaxMatchTheCpuLayers) {
+  expect_stateful_at_every_batch<SoftmaxAfterLinear<3>>(5000);
+  expect_stateful_at_every_batch<SoftmaxAfterLinear<13>>(5100);
+  expect_stateful_at_every_batch<SoftmaxAfterLinear<64>>(5200);
+  expect_stateful_at_every_batch<LogSoftmaxAfterLinear<5>>(5300);
+  expect_stateful_at_every_batch<LogSoftmaxAfterLinear<16>>(5400);
+  expect_stateful_at_every_batch<LogSoftmaxAfterLinear<37>>(5500);
+}
+
+/// Dropout<P> after a Linear<5, 64>: in training mode every output is 0 or the
+/// Linear's output / (1 - p), about p of them 0; the Linear's gradients are
+/// those of the mask the forward drew; the same seed draws the same masks,
+/// the next forward another; evaluation mode is the identity.
+template <class P>
+void expect_dropout_behaves(std::size_t rows, std::uint64_t s) {
+  using Net = Sequential<Linear<5, 64>, Dropout<P>>;
+  constexpr double p = ctnn::detail::ratio_value<P>;
+  SCOPED_TRACE("p = " + std::to_string(p) + ", rows = " + std::to_string(rows));
+  Model<Net> cpu{seed(s)};
+  auto dev = emu::to_device(cpu);
+  dev.dropout_seed(s);
+  const Batch<5> x = random_batch<5>(rows, s + 1);
+  const auto xd = emu::to_device(x);
+  cpu.eval();
+  const Batch<64> z = cpu(x);  // the Linear's output: Dropout is the identity in evaluation mode
+  const Batch<64> y = cuda::to_host(dev(xd));
+  const float keep = p >= 1.0 ? 0.0f : float(1.0 / (1.0 - p));
+  std::vector<float> mask(rows * 64);
+  std::size_t dropped = 0;
+  for (std::size_t i = 0; i < rows * 64; ++i) {
+    const float yi = y.data()[i], zi = z.data()[i];
+    if (yi == 0.0f) {
+      ++dropped;
+    } else {
+      mask[i] = keep;
+      ASSERT_NEAR(yi, zi * keep, 1e-5 + 1e-5 * std::fabs(zi * keep)) << "element " << i;
+    }
+  }
+  const double fraction = double(dropped) / double(rows * 64);
+  EXPECT_NEAR(fraction, p, 0.03) << dropped << " of " << rows * 64 << " dropped";
+
+  // Gradients through the drawn mask, in double.
+  const Batch<64> dy = random_batch<64>(rows, s + 2);
+  dev.zero_grad();
+  const Batch<5> dx = cuda::to_host(dev.backward(emu::to_device(dy)));
+  const auto params = params_of(cpu);  // weight [64][5], then bias [64]
+  std::vector<float> want_dx(rows * 5), want_grads(64 * 5 + 64);
+  for (std::size_t o = 0; o < 64; ++o) {
+    double db = 0.0;
+    std::vector<double> dw(5, 0.0);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const double g = double(dy.data()[r * 64 + o]) * mask[r * 64 + o];
+      db += g;
+      for (std::size_t i = 0; i < 5; ++i) dw[i] += g * x.data()[r * 5 + i];
+    }
+    for (std::size_t i = 0; i < 5; ++i) want_grads[o * 5 + i] = float(dw[i]);
+    want_grads[64 * 5 + o] = float(db);
+  }
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t i = 0; i < 5; ++i) {
+      double sum = 0.0;
+      for (std::size_t o = 0; o < 64; ++o) sum += double(dy.data()[r * 64 + o]) * mask[r * 64 + o] * params[o * 5 + i];
+      want_dx[r * 5 + i] = float(sum);
+    }
+  Model<Net> back = cuda::to_host(dev);
+  EXPECT_TRUE(all_close("grad.input", dx.values(), want_dx, gradient_tolerance));
+  EXPECT_TRUE(all_close("grad.params", grads_of(back), want_grads, gradient_tolerance));
+
+  // The same seed, the same masks; the next forward, another one.
+  auto again = emu::to_device(cpu);
+  again.train();
+  again.dropout_seed(s);
+  EXPECT_TRUE(all_close("same seed", cuda::to_host(again(xd)).values(), y.values(), {0.0, 0.0}));
+  if (p > 0.0 && p < 1.0) {
+    const Batch<64> next = cuda::to_host(dev(xd));
+    EXPECT_FALSE(all_close("next forward", next.values(), y.values(), {0.0, 0.0}));
+  }
+
+  dev.eval();
+  EXPECT_TRUE(all_close("eval", cuda::to_host(dev(xd)).values(), z.values(), forward_tolerance));
+}
+
+TEST(CudaEmulation, DropoutMasksScalingAndGradients) {
+  expect_dropout_behaves<std::ratio<1, 2>>(300, 6000);
+  expect_dropout_behaves<std::ratio<1, 10>>(37, 6100);
+  expect_dropout_behaves<std::ratio<0>>(13, 6200);
+  expect_dropout_behaves<std::ratio<1>>(5, 6300);
+}
+
 // ---- losses --------------------------------------------------------------------------------
 
 TEST(CudaEmulation, MseLossAndSgdMatchTheCpu) {
@@ -659,6 +815,9 @@ TEST(CudaEmulationConformance, MnistMlp) { Cases::mnist_mlp(); }
 TEST(CudaEmulationConformance, ResBlocks) { Cases::resblocks(); }
 TEST(CudaEmulationConformance, Autoencoder) { Cases::autoencoder(); }
 TEST(CudaEmulationConformance, DynamicMlp) { Cases::dynamic_mlp(); }
+TEST(CudaEmulationConformance, LayerNorm) { Cases::layernorm(); }
+TEST(CudaEmulationConformance, BatchNorm1d) { Cases::batchnorm1d(); }
+TEST(CudaEmulationConformance, MultiTask) { Cases::multitask(); }
 
 }  // namespace
 }  // namespace ctnn::test

@@ -17,7 +17,9 @@
 #include <ctnn/cuda/kernels/fused_mlp_backward.hpp>
 #include <ctnn/cuda/kernels/gemm.hpp>
 #include <ctnn/cuda/kernels/loss.hpp>
+#include <ctnn/cuda/kernels/norm.hpp>
 #include <ctnn/cuda/kernels/optim.hpp>
+#include <ctnn/cuda/kernels/rowwise.hpp>
 #include <ctnn/cuda/runtime.hpp>
 
 namespace {
@@ -340,6 +342,113 @@ TEST(CudaKernels, Losses) {
       SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols));
       EXPECT_TRUE(close("grads, values", losses(DeviceBackend{}, rows, cols), losses(HostEmulation{}, rows, cols)));
     }
+}
+
+/// LayerNorm (forward with statistics, weight and bias sums over row chunks,
+/// input gradient) and BatchNorm1d (training forward with the running
+/// statistics, backward, evaluation forward) over `rows` rows of F features.
+template <class Backend, std::size_t F>
+std::vector<float> norm_kernels(const Backend& b, std::size_t rows) {
+  auto x = upload(b, random_values(rows * F, 21));
+  auto dy = upload(b, random_values(rows * F, 22));
+  std::vector<float> wb = random_values(2 * F, 23);
+  auto params = upload(b, wb);
+  std::vector<float> running = random_values(2 * F, 24);
+  for (float& r : running) r = r * 0.5f + 1.0f;
+  auto buffers = upload(b, running);
+  const std::vector<float> zeros(2 * F, 0.0f);
+  auto grads = upload(b, zeros), bn_grads = upload(b, zeros);
+  const std::size_t chunks = (rows + 255) / 256, chunk_rows = (rows + chunks - 1) / chunks;
+  typename Backend::template buffer<float> y(rows * F), stats(2 * rows), dx(rows * F), partial(2 * chunks * F);
+  typename Backend::template buffer<float> by(rows * F), ws(rows * F + 2 * F), bdx(rows * F), ey(rows * F);
+  const float* w = params.raw();
+  const float* bias = params.raw() + F;
+  const unsigned row_blocks = k::blocks_for(rows, 256);
+  const unsigned groups = static_cast<unsigned>((F + 31) / 32);
+  b.template launch<k::LayerNormForward<F>>(cuda::Grid{row_blocks}, static_cast<const float*>(x.raw()), w, bias,
+                                            y.raw(), stats.raw(), rows, 1e-5);
+  b.template launch<k::LayerNormParamGradient<F>>(cuda::Grid{groups, static_cast<unsigned>(chunks), 1},
+                                                  static_cast<const float*>(x.raw()),
+                                                  static_cast<const float*>(dy.raw()),
+                                                  static_cast<const float*>(stats.raw()), partial.raw(),
+                                                  partial.raw() + chunks * F, rows, chunk_rows, false);
+  b.template launch<k::AddPartials>(cuda::Grid{k::add_partials_blocks(F)}, static_cast<const float*>(partial.raw()),
+                                    chunks, grads.raw(), F, true);
+  b.template launch<k::AddPartials>(cuda::Grid{k::add_partials_blocks(F)},
+                                    static_cast<const float*>(partial.raw() + chunks * F), chunks, grads.raw() + F, F,
+                                    true);
+  b.template launch<k::LayerNormInputGradient<F>>(cuda::Grid{row_blocks}, static_cast<const float*>(x.raw()),
+                                                  static_cast<const float*>(dy.raw()), w,
+                                                  static_cast<const float*>(stats.raw()), dx.raw(), rows);
+  b.template launch<k::BatchNormTrainForward<F>>(cuda::Grid{groups}, static_cast<const float*>(x.raw()), w, bias,
+                                                 by.raw(), ws.raw(), ws.raw() + rows * F, ws.raw() + rows * F + F,
+                                                 buffers.raw(), buffers.raw() + F, rows, 1e-5, 0.1);
+  b.template launch<k::BatchNormBackward<F>>(cuda::Grid{groups}, static_cast<const float*>(dy.raw()),
+                                             static_cast<const float*>(ws.raw()),
+                                             static_cast<const float*>(ws.raw() + rows * F + F), w, bn_grads.raw(),
+                                             bn_grads.raw() + F, bdx.raw(), rows);
+  b.template launch<k::BatchNormEvalForward<F>>(cuda::Grid{k::blocks_for(rows * F, 256)},
+                                                static_cast<const float*>(x.raw()), w, bias,
+                                                static_cast<const float*>(buffers.raw()),
+                                                static_cast<const float*>(buffers.raw() + F), ey.raw(), rows * F, 1e-5);
+  std::vector<float> out;
+  for (const auto* d : {&y, &stats, &grads, &dx, &by, &ws, &bn_grads, &bdx, &buffers, &ey}) {
+    const auto h = download(b, *d);
+    out.insert(out.end(), h.begin(), h.end());
+  }
+  return out;
+}
+
+TEST(CudaKernels, LayerNormAndBatchNorm) {
+  CTNN_REQUIRE_CUDA_DEVICE();
+  for (std::size_t rows : {2u, 37u, 300u, 9000u}) {
+    SCOPED_TRACE(std::to_string(rows) + " rows");
+    EXPECT_TRUE(close("width 5", norm_kernels<DeviceBackend, 5>(DeviceBackend{}, rows),
+                      norm_kernels<HostEmulation, 5>(HostEmulation{}, rows), 1e-4, 1e-4));
+    EXPECT_TRUE(close("width 37", norm_kernels<DeviceBackend, 37>(DeviceBackend{}, rows),
+                      norm_kernels<HostEmulation, 37>(HostEmulation{}, rows), 1e-4, 1e-4));
+  }
+}
+
+/// Softmax and LogSoftmax forward and backward, and a dropout mask (the same
+/// bits on both: a hash of the key and the element).
+template <class Backend, std::size_t W>
+std::vector<float> rowwise_kernels(const Backend& b, std::size_t rows) {
+  auto x = upload(b, random_values(rows * W, 31));
+  auto dy = upload(b, random_values(rows * W, 32));
+  typename Backend::template buffer<float> y(rows * W), ly(rows * W), dx(rows * W), ldx(rows * W), dy_out(rows * W),
+      mask(rows * W), ddx(rows * W);
+  const unsigned row_blocks = k::blocks_for(rows, 256);
+  const float* xs = x.raw();
+  const float* dys = dy.raw();
+  b.template launch<k::RowSoftmaxForward<W, false>>(cuda::Grid{row_blocks}, xs, y.raw(), rows);
+  b.template launch<k::RowSoftmaxForward<W, true>>(cuda::Grid{row_blocks}, xs, ly.raw(), rows);
+  b.template launch<k::RowSoftmaxBackward<W, false>>(cuda::Grid{row_blocks}, static_cast<const float*>(y.raw()), dys,
+                                                     dx.raw(), rows);
+  b.template launch<k::RowSoftmaxBackward<W, true>>(cuda::Grid{row_blocks}, static_cast<const float*>(ly.raw()), dys,
+                                                    ldx.raw(), rows);
+  const std::size_t count = rows * W;
+  b.template launch<k::DropoutForward>(cuda::Grid{k::blocks_for(count, 256)}, xs, dy_out.raw(), mask.raw(), count,
+                                       k::dropout_key(7, 3), 0.3f, 1.0f / 0.7f);
+  b.template launch<k::Multiply>(cuda::Grid{k::blocks_for(count, 256)}, dys, static_cast<const float*>(mask.raw()),
+                                 ddx.raw(), count);
+  std::vector<float> out;
+  for (const auto* d : {&y, &ly, &dx, &ldx, &dy_out, &mask, &ddx}) {
+    const auto h = download(b, *d);
+    out.insert(out.end(), h.begin(), h.end());
+  }
+  return out;
+}
+
+TEST(CudaKernels, SoftmaxAndDropout) {
+  CTNN_REQUIRE_CUDA_DEVICE();
+  for (std::size_t rows : {1u, 37u, 9000u}) {
+    SCOPED_TRACE(std::to_string(rows) + " rows");
+    EXPECT_TRUE(close("width 5", rowwise_kernels<DeviceBackend, 5>(DeviceBackend{}, rows),
+                      rowwise_kernels<HostEmulation, 5>(HostEmulation{}, rows)));
+    EXPECT_TRUE(close("width 64", rowwise_kernels<DeviceBackend, 64>(DeviceBackend{}, rows),
+                      rowwise_kernels<HostEmulation, 64>(HostEmulation{}, rows)));
+  }
 }
 
 template <class Backend>

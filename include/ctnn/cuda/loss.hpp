@@ -157,6 +157,17 @@ Backend backend_for(const basic_batch<F, Backend>& pred) {
 
 }  // namespace detail
 
+namespace detail {
+/// The device losses given the output of a network ending in Heads.
+template <class T>
+struct loss_on_head_blocks {
+  static_assert(dependent_false<T>,
+                "ctnn::cuda: this batch holds the outputs of several heads, one block per head (the layout of "
+                "NamedOutputs), not rows: compute each head's loss on the host from cuda::to_host(output) and pass "
+                "the summed loss's output gradient to model.backward(dy)");
+};
+}  // namespace detail
+
 /// torch.nn.MSELoss on the device.
 struct MSELoss {
   Reduction reduction = Reduction::mean;
@@ -188,6 +199,11 @@ struct MSELoss {
     static_assert(detail::dependent_false<Other>,
                   "ctnn::cuda: MSELoss on the device needs targets on the same device with as many features "
                   "(cuda::to_device(targets))");
+  }
+  /// A network ending in Heads: its output is blocks, not rows.
+  template <std::size_t F, class Backend, class Other>
+  void operator()(const basic_head_blocks<F, Backend>&, const Other&) const {
+    (void)sizeof(detail::loss_on_head_blocks<Other>);
   }
 };
 
@@ -222,6 +238,11 @@ struct CrossEntropyLoss {
                                                  static_cast<std::size_t>(blocks), scale, true, result);
     return basic_loss<Backend>({backend, pred.link(), t.writer, result, std::move(t.own), true,
                                 std::string(name), labels.data().get(), C});
+  }
+  /// A network ending in Heads: its output is blocks, not rows.
+  template <std::size_t C, class Backend, class Other>
+  void operator()(const basic_head_blocks<C, Backend>&, const Other&) const {
+    (void)sizeof(detail::loss_on_head_blocks<Other>);
   }
 };
 

@@ -6,9 +6,10 @@
 //   * the training workspace (input, every hidden output, pre-activations,
 //     output gradient, backward scratch), which grows to the largest batch
 //     seen and is then reused, so a training step allocates nothing,
+//   * the running statistics (BatchNorm1d's running_mean and running_var),
 //   * the reduction scratch of bias and weight gradients and of losses.
 // requires_grad flags and the train/eval flag stay on the host: they decide
-// which kernels are launched.
+// which kernels are launched; so do the integer counters (num_batches_tracked).
 //
 // cuda::Model<Net> is basic_model<Net, DeviceBackend> (cuda.hpp, nvcc);
 // cuda::emulated::Model<Net> is basic_model<Net, HostEmulation>.
@@ -136,23 +137,29 @@ class basic_model : public detail::DeviceGraphOwner {
   using op = detail::device_op<layer>;
   using host_model = ctnn::Model<Net>;
 
-  static_assert(!layer::multi_output,
-                "ctnn::cuda: networks with several named outputs (Heads) have no device kernels yet");
-  static_assert(layer::num_buffers == 0 && layer::num_counters == 0,
-                "ctnn::cuda: layers with running statistics (BatchNorm1d) have no device kernels yet");
-
   static constexpr std::size_t in_features = layer::in_features;
   static constexpr std::size_t out_features = layer::out_features;
   static constexpr std::size_t num_params = layer::num_params;
+  static constexpr std::size_t num_buffers = layer::num_buffers;
+  static constexpr std::size_t num_counters = layer::num_counters;
+  /// A network ending in Heads: the output batch holds out_features floats a
+  /// row in the layout of the CPU's NamedOutputs (head i's n x width block at
+  /// data + n * head_offsets[i]), and backward(dy) takes dy in that layout.
+  static constexpr bool multi_output = layer::multi_output;
   static constexpr std::size_t num_param_tensors = layer::params.size();
 
   using input_type = basic_batch<in_features, Backend>;
-  using output_type = basic_batch<out_features, Backend>;
+  using output_type = std::conditional_t<multi_output, basic_head_blocks<out_features, Backend>,
+                                        basic_batch<out_features, Backend>>;
 
   /// A copy of `host` on the device: parameters, gradients, requires_grad
   /// flags and the train/eval mode.
   explicit basic_model(const host_model& host, const Backend& backend = {})
-      : backend_(backend), params_(num_params), grads_(num_params), loss_scratch_buffer_(loss_scratch_doubles) {
+      : backend_(backend),
+        params_(num_params),
+        grads_(num_params),
+        buffers_(num_buffers),
+        loss_scratch_buffer_(loss_scratch_doubles) {
     run_backward_ = [](detail::DeviceGraphOwner* self, float scale) {
       static_cast<basic_model*>(self)->backward_from_output_gradient(scale);
     };
@@ -171,7 +178,9 @@ class basic_model : public detail::DeviceGraphOwner {
   void copy_from(const host_model& host) {
     backend_.copy_in(params_.get(), host.parameters().data(), num_params);
     backend_.copy_in(grads_.get(), host.gradients().data(), num_params);
-    auto& h = const_cast<host_model&>(host);  // named_parameters() is not const; only flags are read
+    auto& h = const_cast<host_model&>(host);  // named_parameters() is not const; it is only read
+    if constexpr (num_buffers > 0) backend_.copy_in(buffers_.get(), h.buffer_values().data(), num_buffers);
+    if constexpr (num_counters > 0) std::copy_n(h.counter_values().data(), num_counters, counters_.begin());
     std::size_t i = 0;
     for (auto&& p : h.named_parameters()) {
       requires_grad_[i] = p.requires_grad();
@@ -187,6 +196,9 @@ class basic_model : public detail::DeviceGraphOwner {
   void copy_to(host_model& host) const {
     backend_.copy_out(host.parameters().data(), device_ptr<const float>(params_.get()), num_params);
     backend_.copy_out(host.gradients().data(), device_ptr<const float>(grads_.get()), num_params);
+    if constexpr (num_buffers > 0)
+      backend_.copy_out(host.buffer_values().data(), device_ptr<const float>(buffers_.get()), num_buffers);
+    if constexpr (num_counters > 0) std::copy_n(counters_.begin(), num_counters, host.counter_values().data());
     std::size_t i = 0;
     for (auto&& p : host.named_parameters()) p.requires_grad(requires_grad_[i++]);
     host.train(training_);
@@ -276,7 +288,7 @@ class basic_model : public detail::DeviceGraphOwner {
 
   /// The lower-level backward: dLoss/dOutput of the last training-mode forward
   /// in, dLoss/dInput out; parameter gradients accumulate.
-  input_type backward(const output_type& dy) {
+  input_type backward(const basic_batch<out_features, Backend>& dy) {
     check_current(DeviceLink_for_current(), "call backward()");
     if (dy.rows() != rows_)
       throw ShapeError("ctnn::cuda: backward() got a gradient of " + std::to_string(dy.rows()) +
@@ -301,6 +313,16 @@ class basic_model : public detail::DeviceGraphOwner {
   basic_model& fused_mlp(bool on) { return fused_mlp(on ? FusedMlp::always : FusedMlp::never); }
   FusedMlp fused_mlp() const { return fused_mlp_; }
 
+  /// Dropout's masks on the device: element i of a training-mode forward
+  /// draws from a hash of (seed, how many Dropout forwards ran since the seed
+  /// was set, i); the same seed gives the same masks again. They are not the
+  /// CPU Model's masks (docs/gpu.md). The seed is 0 until set.
+  basic_model& dropout_seed(std::uint64_t seed) {
+    dropout_seed_ = seed;
+    dropout_draws_ = 0;
+    return *this;
+  }
+
   /// Rows the workspace holds now.
   std::size_t workspace_rows() const { return workspace_rows_; }
 
@@ -314,8 +336,12 @@ class basic_model : public detail::DeviceGraphOwner {
     op::backward(exec(), context(), a.input, a.output, a.output_grad, nullptr, rows_, a.layer, a.scratch);
   }
 
-  detail::Exec<Backend> exec() const { return {backend_, partial_.raw(), fused_mlp_, training_}; }
-  detail::DeviceContext context() { return {params_.raw(), grads_.raw(), requires_grad_.data()}; }
+  detail::Exec<Backend> exec() const {
+    return {backend_, partial_.raw(), fused_mlp_, training_, dropout_seed_, &dropout_draws_};
+  }
+  detail::DeviceContext context() {
+    return {params_.raw(), grads_.raw(), requires_grad_.data(), buffers_.raw(), counters_.data()};
+  }
 
   struct Areas {
     float* input;
@@ -349,6 +375,8 @@ class basic_model : public detail::DeviceGraphOwner {
 
   Backend backend_;
   typename Backend::template buffer<float> params_, grads_;
+  typename Backend::template buffer<float> buffers_;  // running statistics (BatchNorm1d)
+  std::array<std::int64_t, num_counters> counters_{};  // num_batches_tracked: counted on the host
   typename Backend::template buffer<double> loss_scratch_buffer_;
   typename Backend::template buffer<float> workspace_, partial_;
   std::size_t workspace_rows_ = 0;
@@ -356,6 +384,8 @@ class basic_model : public detail::DeviceGraphOwner {
   std::array<ParamRange, num_param_tensors> ranges_{};
   bool training_ = true;
   FusedMlp fused_mlp_ = FusedMlp::automatic;
+  std::uint64_t dropout_seed_ = 0;
+  mutable std::uint64_t dropout_draws_ = 0;  // training-mode Dropout forwards since the seed was set
 };
 
 /// A device copy of a CPU model on `Backend`.

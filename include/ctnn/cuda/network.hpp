@@ -14,6 +14,12 @@
 //                GEMM) and dx = dz.w (GEMM).
 //   Linear alone the same with the identity.
 //   an activation alone, a residual add: elementwise kernels.
+//   LayerNorm, BatchNorm1d, Softmax / LogSoftmax, Dropout: kernels of their
+//                own (kernels/norm.hpp, kernels/rowwise.hpp); BatchNorm1d's
+//                running statistics are device buffers of the model, its
+//                num_batches_tracked a host counter.
+//   Heads        every head on the same input, outputs in the CPU's
+//                NamedOutputs layout (one block per head).
 //   a pipeline made only of Linear layers (each with or without the activation
 //   after it), at most 64 wide (128 when asked for): forward as one kernel
 //   through every layer (kernels/fused_mlp.hpp); backward as one kernel too
@@ -28,11 +34,14 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <string>
 #include <type_traits>
 
 #include "ctnn/compose/chain.hpp"
 #include "ctnn/compose/heads.hpp"
 #include "ctnn/compose/residual.hpp"
+#include "ctnn/core/errors.hpp"
 #include "ctnn/core/layer.hpp"
 #include "ctnn/core/type_list.hpp"
 #include "ctnn/cuda/emulate.hpp"
@@ -41,9 +50,15 @@
 #include "ctnn/cuda/kernels/fused_mlp.hpp"
 #include "ctnn/cuda/kernels/fused_mlp_backward.hpp"
 #include "ctnn/cuda/kernels/gemm.hpp"
+#include "ctnn/cuda/kernels/norm.hpp"
+#include "ctnn/cuda/kernels/rowwise.hpp"
 #include "ctnn/layers/activation.hpp"
+#include "ctnn/layers/batch_norm.hpp"
+#include "ctnn/layers/dropout.hpp"
 #include "ctnn/layers/flatten.hpp"
+#include "ctnn/layers/layer_norm.hpp"
 #include "ctnn/layers/linear.hpp"
+#include "ctnn/layers/softmax.hpp"
 
 namespace ctnn::cuda {
 
@@ -58,15 +73,20 @@ inline constexpr std::size_t fused_mlp_auto_width = 64;
 
 namespace ctnn::cuda::detail {
 
-/// A layer's slice of the device model: parameter and gradient addresses
-/// (device), requires_grad flags (host).
+/// A layer's slice of the device model: parameter, gradient and buffer
+/// addresses (device), requires_grad flags and counters (host: a counter such
+/// as BatchNorm1d's num_batches_tracked is counted where the launches are
+/// decided).
 struct DeviceContext {
   float* params = nullptr;
   float* grads = nullptr;
   const bool* requires_grad = nullptr;
+  float* buffers = nullptr;
+  std::int64_t* counters = nullptr;
 
   DeviceContext child(const ChildPlacement& p) const {
-    return {params + p.param_offset, grads + p.param_offset, requires_grad + p.tensor_offset};
+    return {params + p.param_offset, grads + p.param_offset, requires_grad + p.tensor_offset,
+            buffers + p.buffer_offset, counters + p.counter_offset};
   }
   bool any_trainable(std::size_t first, std::size_t count) const {
     for (std::size_t i = 0; i < count; ++i)
@@ -83,6 +103,8 @@ struct Exec {
   float* partial;
   FusedMlp fused_mlp = FusedMlp::automatic;  // run pipelines of narrow Linear layers as one kernel
   bool training = true;   // keep what backward needs
+  std::uint64_t dropout_seed = 0;             // the model's dropout seed
+  std::uint64_t* dropout_draws = nullptr;     // training-mode dropout forwards so far (host)
 
   template <class K, class... Args>
   void launch(Grid g, Args... args) const {
@@ -92,6 +114,8 @@ struct Exec {
   void copy(float* dst, const float* src, std::size_t count) const {
     backend.copy(device_ptr<float>(dst), device_ptr<const float>(src), count);
   }
+  /// dst = 0, `count` floats, queued like a kernel.
+  void zero(float* dst, std::size_t count) const { backend.zero(device_ptr<float>(dst), count); }
   /// One grid-stride elementwise kernel over `count` elements.
   template <class K, class... Args>
   void elementwise(std::size_t count, Args... args) const {
@@ -120,6 +144,25 @@ void projected_base(const void*);
 template <class List>
 ctnn::detail::Chain<List> chain_base(const ctnn::detail::Chain<List>*);
 void chain_base(const void*);
+template <std::size_t F, class E>
+LayerNorm<F, E> layer_norm_base(const LayerNorm<F, E>*);
+void layer_norm_base(const void*);
+template <std::size_t F, class M, class E>
+BatchNorm1d<F, M, E> batch_norm_base(const BatchNorm1d<F, M, E>*);
+void batch_norm_base(const void*);
+template <std::size_t W, class... H>
+HeadsLayer<W, H...> heads_base(const HeadsLayer<W, H...>*);
+void heads_base(const void*);
+template <std::size_t W, bool Log>
+RowSoftmax<W, Log> softmax_base(const RowSoftmax<W, Log>*);
+void softmax_base(const void*);
+template <std::size_t W, bool Log>
+constexpr bool softmax_is_log(const RowSoftmax<W, Log>*) {
+  return Log;
+}
+template <class P, std::size_t W>
+DropoutLayer<P, W> dropout_base(const DropoutLayer<P, W>*);
+void dropout_base(const void*);
 
 template <class L>
 using linear_base_t = decltype(linear_base(static_cast<const L*>(nullptr)));
@@ -128,7 +171,20 @@ using elementwise_base_t = decltype(elementwise_base(static_cast<const L*>(nullp
 template <class L>
 using chain_base_t = decltype(chain_base(static_cast<const L*>(nullptr)));
 
-enum class DeviceKind { linear, elementwise, flatten, projected_residual, residual, chain, unsupported };
+enum class DeviceKind {
+  linear,
+  elementwise,
+  flatten,
+  layer_norm,
+  batch_norm,
+  softmax,
+  dropout,
+  projected_residual,
+  residual,
+  chain,
+  heads,
+  unsupported
+};
 
 template <class L>
 constexpr DeviceKind device_kind() {
@@ -136,6 +192,16 @@ constexpr DeviceKind device_kind() {
   else if constexpr (!std::is_void_v<elementwise_base_t<L>>) return DeviceKind::elementwise;
   else if constexpr (!std::is_void_v<decltype(flatten_base(static_cast<const L*>(nullptr)))>)
     return DeviceKind::flatten;
+  else if constexpr (!std::is_void_v<decltype(layer_norm_base(static_cast<const L*>(nullptr)))>)
+    return DeviceKind::layer_norm;
+  else if constexpr (!std::is_void_v<decltype(batch_norm_base(static_cast<const L*>(nullptr)))>)
+    return DeviceKind::batch_norm;
+  else if constexpr (!std::is_void_v<decltype(softmax_base(static_cast<const L*>(nullptr)))>)
+    return DeviceKind::softmax;
+  else if constexpr (!std::is_void_v<decltype(dropout_base(static_cast<const L*>(nullptr)))>)
+    return DeviceKind::dropout;
+  else if constexpr (!std::is_void_v<decltype(heads_base(static_cast<const L*>(nullptr)))>)
+    return DeviceKind::heads;
   else if constexpr (!std::is_void_v<decltype(projected_base(static_cast<const L*>(nullptr)))>)
     return DeviceKind::projected_residual;
   else if constexpr (!std::is_void_v<decltype(residual_base(static_cast<const L*>(nullptr)))>)
@@ -148,8 +214,8 @@ template <class Layer>
 struct device_layer_unsupported_check {
   static_assert(!std::is_same_v<Layer, Layer>,
                 "ctnn::cuda: this layer (Layer) has no device kernels yet; the device runs Linear, the "
-                "elementwise activations, Flatten, Sequential / ModuleList / MLP, Named, Functional, Residual and "
-                "ProjectedResidual (LayerNorm, BatchNorm1d, Dropout, Softmax and Heads run on the CPU only)");
+                "elementwise activations, Flatten, LayerNorm, BatchNorm1d, Softmax, LogSoftmax, Dropout, Sequential "
+                "/ ModuleList / MLP, Named, Functional, Residual, ProjectedResidual and Heads");
   static constexpr bool ok = false;
 };
 
@@ -310,6 +376,145 @@ struct device_op<L, DeviceKind::flatten> {
   static void backward(const Ex& ex, const DeviceContext&, const float*, const float*, const float* dy, float* dx,
                        std::size_t n, float*, float*) {
     if (dx) ex.copy(dx, dy, n * W);
+  }
+};
+
+// ---- LayerNorm: statistics per row --------------------------------------------
+
+template <class L>
+struct device_op<L, DeviceKind::layer_norm> {
+  static constexpr std::size_t F = L::in_features;
+  static constexpr double eps = L::eps;
+  static constexpr unsigned column_groups = static_cast<unsigned>((F + 31) / 32);
+  // Per row: the mean and 1/sqrt(var + eps), for backward (the CPU layer's layout).
+  static constexpr std::size_t ws_floats = 2, scratch_floats = 0;
+  /// Row-chunk partial sums of the weight and the bias gradient.
+  static constexpr std::size_t partial_floats(std::size_t n) {
+    const RowChunks rc = row_chunks(n);
+    return rc.chunks > 1 ? 2 * rc.chunks * F : 0;
+  }
+  template <class Ex>
+  static void forward(const Ex& ex, const DeviceContext& c, const float* x, float* y, std::size_t n, float* ws) {
+    ex.template launch<kernels::LayerNormForward<F>>(Grid{kernels::blocks_for(n, 256)}, x,
+                                                    static_cast<const float*>(c.params),
+                                                    static_cast<const float*>(c.params + F), y,
+                                                    ex.training ? ws : nullptr, n, eps);
+  }
+  template <class Ex>
+  static void backward(const Ex& ex, const DeviceContext& c, const float* x, const float*, const float* dy,
+                       float* dx, std::size_t n, float* ws, float*) {
+    const bool train_w = c.requires_grad[0], train_b = c.requires_grad[1];
+    const float* stats = ws;
+    if (train_w || train_b) {
+      const RowChunks rc = row_chunks(n);
+      using K = kernels::LayerNormParamGradient<F>;
+      const Grid g{column_groups, static_cast<unsigned>(rc.chunks), 1};
+      if (rc.chunks == 1) {
+        ex.template launch<K>(g, x, dy, stats, train_w ? c.grads : nullptr, train_b ? c.grads + F : nullptr, n,
+                              rc.rows, true);
+      } else {
+        float* pw = ex.partial;
+        float* pb = ex.partial + rc.chunks * F;
+        ex.template launch<K>(g, x, dy, stats, train_w ? pw : nullptr, train_b ? pb : nullptr, n, rc.rows, false);
+        if (train_w)
+          ex.template launch<kernels::AddPartials>(Grid{kernels::add_partials_blocks(F)},
+                                                   static_cast<const float*>(pw), rc.chunks, c.grads, F, true);
+        if (train_b)
+          ex.template launch<kernels::AddPartials>(Grid{kernels::add_partials_blocks(F)},
+                                                   static_cast<const float*>(pb), rc.chunks, c.grads + F, F, true);
+      }
+    }
+    if (dx)
+      ex.template launch<kernels::LayerNormInputGradient<F>>(Grid{kernels::blocks_for(n, 256)}, x, dy,
+                                                            static_cast<const float*>(c.params), stats, dx, n);
+  }
+};
+
+// ---- BatchNorm1d: statistics per feature over the batch ------------------------
+
+template <class L>
+struct device_op<L, DeviceKind::batch_norm> {
+  static constexpr std::size_t F = L::in_features;
+  static constexpr double eps = L::eps, momentum = L::momentum;
+  static constexpr unsigned column_groups = static_cast<unsigned>((F + 31) / 32);
+  // The CPU layer's layout: x̂ (n x F), then the batch mean and rstd (2F,
+  // which fit because training needs at least 2 rows).
+  static constexpr std::size_t ws_floats = 2 * F, scratch_floats = 0;
+  static constexpr std::size_t partial_floats(std::size_t) { return 0; }
+
+  template <class Ex>
+  static void forward(const Ex& ex, const DeviceContext& c, const float* x, float* y, std::size_t n, float* ws) {
+    const float* w = c.params;
+    const float* b = c.params + F;
+    if (!ex.training) {
+      ex.template elementwise<kernels::BatchNormEvalForward<F>>(n * F, x, w, b, static_cast<const float*>(c.buffers),
+                                                                static_cast<const float*>(c.buffers + F), y, n * F,
+                                                                eps);
+      return;
+    }
+    if (n < 2)
+      throw ValueError("ctnn: BatchNorm1d in training mode needs more than 1 row per batch, got " +
+                       std::to_string(n) + " (as PyTorch: 'Expected more than 1 value per channel when training')");
+    ex.template launch<kernels::BatchNormTrainForward<F>>(Grid{column_groups}, x, w, b, y, ws, ws + n * F,
+                                                          ws + n * F + F, c.buffers, c.buffers + F, n, eps,
+                                                          momentum);
+    c.counters[0] += 1;
+  }
+  template <class Ex>
+  static void backward(const Ex& ex, const DeviceContext& c, const float*, const float*, const float* dy, float* dx,
+                       std::size_t n, float* ws, float*) {
+    const bool train_w = c.requires_grad[0], train_b = c.requires_grad[1];
+    if (!train_w && !train_b && !dx) return;
+    ex.template launch<kernels::BatchNormBackward<F>>(Grid{column_groups}, dy, static_cast<const float*>(ws),
+                                                      static_cast<const float*>(ws + n * F + F),
+                                                      static_cast<const float*>(c.params),
+                                                      train_w ? c.grads : nullptr, train_b ? c.grads + F : nullptr,
+                                                      dx, n);
+  }
+};
+
+// ---- Softmax and LogSoftmax over each row ---------------------------------------
+
+template <class L>
+struct device_op<L, DeviceKind::softmax> {
+  static constexpr std::size_t W = L::in_features;
+  static constexpr bool Log = softmax_is_log(static_cast<const L*>(nullptr));
+  static constexpr std::size_t ws_floats = 0, scratch_floats = 0;
+  static constexpr std::size_t partial_floats(std::size_t) { return 0; }
+  template <class Ex>
+  static void forward(const Ex& ex, const DeviceContext&, const float* x, float* y, std::size_t n, float*) {
+    ex.template launch<kernels::RowSoftmaxForward<W, Log>>(Grid{kernels::blocks_for(n, 256)}, x, y, n);
+  }
+  template <class Ex>
+  static void backward(const Ex& ex, const DeviceContext&, const float*, const float* y, const float* dy, float* dx,
+                       std::size_t n, float*, float*) {
+    if (dx) ex.template launch<kernels::RowSoftmaxBackward<W, Log>>(Grid{kernels::blocks_for(n, 256)}, y, dy, dx, n);
+  }
+};
+
+// ---- Dropout: identity in evaluation mode, a hashed mask in training -------------
+
+template <class L>
+struct device_op<L, DeviceKind::dropout> {
+  static constexpr std::size_t W = L::in_features;
+  static constexpr double p = L::p;
+  // The scaled mask of the last training-mode forward (0 or 1/(1-p)).
+  static constexpr std::size_t ws_floats = W, scratch_floats = 0;
+  static constexpr std::size_t partial_floats(std::size_t) { return 0; }
+  template <class Ex>
+  static void forward(const Ex& ex, const DeviceContext&, const float* x, float* y, std::size_t n, float* ws) {
+    if (!ex.training) {
+      ex.copy(y, x, n * W);
+      return;
+    }
+    const float keep_scale = p >= 1.0 ? 0.0f : static_cast<float>(1.0 / (1.0 - p));
+    const std::uint64_t key = kernels::dropout_key(ex.dropout_seed, (*ex.dropout_draws)++);
+    ex.template elementwise<kernels::DropoutForward>(n * W, x, y, ws, n * W, key, static_cast<float>(p), keep_scale);
+  }
+  template <class Ex>
+  static void backward(const Ex& ex, const DeviceContext&, const float*, const float*, const float* dy, float* dx,
+                       std::size_t n, float* ws, float*) {
+    if (dx) ex.template elementwise<kernels::Multiply>(n * W, dy, static_cast<const float*>(ws), dx, n * W);
   }
 };
 
@@ -685,6 +890,70 @@ struct device_op<L, DeviceKind::projected_residual> {
     projection::backward(ex, c.child(L::placements[0]), x, ws, dy, dx, n, ws + n * projection_ws, child_scratch);
     body::backward(ex, c.child(L::placements[1]), x, ws + n * Out, dy, body_dx, n, ws + n * body_ws, child_scratch);
     if (dx) ex.template elementwise<kernels::Accumulate>(n * W, static_cast<const float*>(body_dx), dx, n * W);
+  }
+};
+
+// ---- Heads: several outputs of one input -----------------------------------------
+
+/// The output is the CPU's NamedOutputs layout: head i's n x width block at
+/// y + n * head_offsets[i]. Backward sums every head's input gradient into dx,
+/// in head order, as the CPU layer does.
+template <class L>
+struct device_op<L, DeviceKind::heads> {
+  using children = typename L::children;
+  static constexpr std::size_t K = children::size;
+  static constexpr std::size_t W = L::in_features;
+  static constexpr auto placements = L::placements;
+  static constexpr auto head_offsets = L::head_offsets;
+  static constexpr std::array<std::size_t, K> child_ws = []<class... Ls>(type_list<Ls...>) {
+    return std::array<std::size_t, K>{device_op<Ls>::ws_floats...};
+  }(children{});
+  static constexpr auto ws_offsets = [] {
+    std::array<std::size_t, K> off{};
+    for (std::size_t i = 1; i < K; ++i) off[i] = off[i - 1] + child_ws[i - 1];
+    return off;
+  }();
+  static constexpr std::size_t ws_floats = ws_offsets[K - 1] + child_ws[K - 1];
+  // Per row: one head's input gradient, then the children's scratch.
+  static constexpr std::size_t scratch_floats = W + []<class... Ls>(type_list<Ls...>) {
+    return std::max({device_op<Ls>::scratch_floats...});
+  }(children{});
+  static constexpr std::size_t partial_floats(std::size_t n) {
+    return []<class... Ls>(type_list<Ls...>, std::size_t rows) {
+      return std::max({device_op<Ls>::partial_floats(rows)...});
+    }(children{}, n);
+  }
+
+  template <class Ex>
+  static void forward(const Ex& ex, const DeviceContext& c, const float* x, float* y, std::size_t n, float* ws) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (device_op<type_at<I, children>>::forward(ex, c.child(placements[I]), x, y + n * head_offsets[I], n,
+                                                ws + n * ws_offsets[I]),
+       ...);
+    }(std::make_index_sequence<K>{});
+  }
+  template <class Ex>
+  static void backward(const Ex& ex, const DeviceContext& c, const float* x, const float* y, const float* dy,
+                       float* dx, std::size_t n, float* ws, float* scratch) {
+    float* head_dx = scratch;
+    float* child_scratch = scratch + n * W;
+    bool first = true;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (
+          [&] {
+            using Li = type_at<I, children>;
+            const bool trains = c.any_trainable(placements[I].tensor_offset, Li::params.size());
+            if (!dx && !trains) return;
+            float* target = dx == nullptr ? nullptr : (first ? dx : head_dx);
+            device_op<Li>::backward(ex, c.child(placements[I]), x, y + n * head_offsets[I],
+                                    dy + n * head_offsets[I], target, n, ws + n * ws_offsets[I], child_scratch);
+            if (dx && !first)
+              ex.template elementwise<kernels::Accumulate>(n * W, static_cast<const float*>(head_dx), dx, n * W);
+            if (dx) first = false;
+          }(),
+          ...);
+    }(std::make_index_sequence<K>{});
+    if (dx && first) ex.zero(dx, n * W);
   }
 };
 

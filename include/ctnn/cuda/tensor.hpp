@@ -97,6 +97,17 @@ class basic_batch {
   detail::DeviceLink link_{};
 };
 
+/// The output of a device model whose network ends in Heads: one buffer with
+/// head i's rows × width block at data + rows · head_offsets[i], the layout of
+/// the CPU's NamedOutputs. A batch in every other respect (data(), rows(),
+/// to_host), but its rows are not rows of F features, so the device losses
+/// refuse it at compile time (cuda/loss.hpp).
+template <std::size_t F, class Backend>
+class basic_head_blocks : public basic_batch<F, Backend> {
+ public:
+  using basic_batch<F, Backend>::basic_batch;
+};
+
 template <class Backend>
 class basic_labels {
  public:
