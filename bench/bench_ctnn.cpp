@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -15,30 +16,37 @@ using namespace bench;
 
 namespace {
 
-template <class Net>
+// What a batch-1 benchmark calls: the Model itself, or an InferenceModel
+// snapshot of it (weights packed for the row kernels; core/inference_model.hpp).
+template <class Net, bool Packed>
+struct SingleSample {
+  Model<Net> model{seed(1)};
+  std::conditional_t<Packed, InferenceModel<Net>, Model<Net>&> runner{model};
+  SingleSample() { model.eval(); }
+};
+
+template <class Net, bool Packed>
 void latency(benchmark::State& st) {
   constexpr std::size_t in = Model<Net>::in_features;
-  Model<Net> model{seed(1)};
-  model.eval();
+  SingleSample<Net, Packed> s;
   Vec<in> x;
   fill_uniform(x.data(), in, 7);
   for (auto _ : st) {
     benchmark::DoNotOptimize(x);
-    auto y = model(x);
+    auto y = s.runner(x);
     benchmark::DoNotOptimize(y);
   }
 }
 
-template <class Net>
+template <class Net, bool Packed>
 void chained(benchmark::State& st) {
   constexpr std::size_t in = Model<Net>::in_features;
-  Model<Net> model{seed(1)};
-  model.eval();
+  SingleSample<Net, Packed> s;
   Vec<in> x0;
   fill_uniform(x0.data(), in, 7);
   Vec<in> x = x0;
   for (auto _ : st) {
-    auto y = model(x);
+    auto y = s.runner(x);
     x[0] = x0[0] + chain_gain * y[0];  // the next call needs this call's output
   }
   benchmark::DoNotOptimize(x);
@@ -137,8 +145,13 @@ template <class Net>
 void register_workload(const std::string& w, std::size_t tp_rows, double flops, std::size_t train_rows,
                        bool classify = false, const std::string& system = "ctnn") {
   const std::string p = system + "/" + w + "/";
-  benchmark::RegisterBenchmark((p + "latency").c_str(), latency<Net>);
-  benchmark::RegisterBenchmark((p + "chained").c_str(), chained<Net>);
+  benchmark::RegisterBenchmark((p + "latency").c_str(), latency<Net, false>);
+  benchmark::RegisterBenchmark((p + "chained").c_str(), chained<Net, false>);
+  if (system == "ctnn") {
+    const std::string q = "ctnn-inference/" + w + "/";
+    benchmark::RegisterBenchmark((q + "latency").c_str(), latency<Net, true>);
+    benchmark::RegisterBenchmark((q + "chained").c_str(), chained<Net, true>);
+  }
   benchmark::RegisterBenchmark((p + "throughput").c_str(),
                                [=](benchmark::State& st) { throughput<Net>(st, tp_rows, flops); });
   if (classify)

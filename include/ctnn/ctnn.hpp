@@ -3,6 +3,7 @@
 
 #include "ctnn/core/batch.hpp"
 #include "ctnn/core/errors.hpp"
+#include "ctnn/core/inference_model.hpp"
 #include "ctnn/core/model.hpp"
 #include "ctnn/core/rng.hpp"
 

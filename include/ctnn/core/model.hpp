@@ -87,6 +87,16 @@ constexpr auto input_shape_of() {
   else return std::array<std::size_t, 1>{Net::in_features};
 }
 
+/// An evaluation-mode forward of a one-output layer over n rows, TileRows at a
+/// time through one tile's workspace `ws`.
+template <class L, std::size_t TileRows>
+void forward_in_tiles(const Context& c, const float* x, float* y, std::size_t n, float* ws) {
+  for (std::size_t r = 0; r < n; r += TileRows) {
+    const std::size_t t = std::min(TileRows, n - r);
+    L::forward(c, x + r * L::in_features, y + r * L::out_features, t, ws);
+  }
+}
+
 template <auto Shape, class Seq = std::make_index_sequence<Shape.size()>>
 struct tensor_of_shape;
 template <auto Shape, std::size_t... I>
@@ -183,7 +193,9 @@ class Model : public detail::GraphOwner {
     return std::span<const float, num_params>(grads_.data(), num_params);
   }
   std::span<float> buffer_values() { return {buffers_.data(), num_buffers}; }
+  std::span<const float> buffer_values() const { return {buffers_.data(), num_buffers}; }
   std::span<std::int64_t> counter_values() { return {counters_.data(), num_counters}; }
+  std::span<const std::int64_t> counter_values() const { return {counters_.data(), num_counters}; }
 
   auto named_parameters() {
     auto make = [this](std::size_t i) {
@@ -444,10 +456,7 @@ class Model : public detail::GraphOwner {
   void forward_eval(const float* x, float* y, std::size_t n) {
     const Context c = context();
     if constexpr (!multi_output) {
-      for (std::size_t r = 0; r < n; r += tile_rows) {
-        const std::size_t t = std::min(tile_rows, n - r);
-        layer::forward(c, x + r * in_features, y + r * out_features, t, eval_workspace_.get());
-      }
+      detail::forward_in_tiles<layer, tile_rows>(c, x, y, n, eval_workspace_.get());
     } else {
       // Heads write one block per head; a tile's blocks go to their place in y.
       float* tile_out = eval_workspace_.get() + tile_rows * layer::workspace_floats;

@@ -16,6 +16,7 @@
 
 #include "ctnn/kernels/activation_forms.hpp"
 #include "ctnn/kernels/arch.hpp"
+#include "ctnn/kernels/row_layout.hpp"
 
 #if defined(CTNN_X86_KERNELS)
 #include <immintrin.h>

@@ -10,6 +10,7 @@
 #include "ctnn/kernels/detail/body/activation.hpp"
 #include "ctnn/kernels/detail/body/gemm.hpp"
 #include "ctnn/kernels/detail/body/linear.hpp"
+#include "ctnn/kernels/detail/body/row.hpp"
 #include "ctnn/kernels/detail/body/elementwise.hpp"
 #include "ctnn/kernels/detail/body/optimizer.hpp"
 

@@ -1,0 +1,120 @@
+// The single-row kernel of a fully connected layer (with its activation fused)
+// for one architecture, reading the packed layout of kernels/row_layout.hpp,
+// and its entry point: ctnn::kernels::linear_row taking this architecture's
+// xsimd tag first. What InferenceModel's batch-1 path runs (core/row_program.hpp).
+// Part of the per-architecture body.
+#if !defined(CTNN_KERNELS_NS)
+// Included on its own: this is what kernels/detail/per_arch.hpp includes once
+// per architecture, with the macros set.
+#include "ctnn/kernels/detail/per_arch.hpp"
+#else
+
+namespace ctnn::kernels::CTNN_KERNELS_NS {
+
+/// Independent accumulation chains a row kernel keeps: FMA latency (4 cycles)
+/// times the FMA pipes (2), so that one row is not one long dependency chain.
+inline constexpr std::size_t row_chains = 8;
+/// Output vectors accumulated at once (each k adds x[k]·wᵀ[k, :] to all of
+/// them): most of the vector registers, leaving room for x[k] and w's vectors.
+inline constexpr std::size_t row_block_vectors = CTNN_KERNELS_ISA == CTNN_ISA_AVX512 ? 16 : 8;
+
+/// acc[0][v] = Σ_p acc[p][v] over the first Count partial sums, pairwise
+/// (halves folded onto halves, so the adds of one level are independent).
+template <std::size_t Count, std::size_t Parts, std::size_t Block>
+CTNN_INLINE void fold_parts(V (&acc)[Parts][Block]) {
+  if constexpr (Count > 1) {
+    constexpr std::size_t half = (Count + 1) / 2;
+#pragma GCC unroll 8
+    for (std::size_t p = 0; p + half < Count; ++p)
+#pragma GCC unroll 16
+      for (std::size_t v = 0; v < Block; ++v) acc[p][v] += acc[p + half][v];
+    fold_parts<half>(acc);
+  }
+}
+
+/// Outputs [first, first + Block·lanes) of one row from wᵀ: y = act(b + Σ_k x[k]·wᵀ[k, :]).
+/// With few output vectors the k's are dealt round-robin to several partial
+/// sums (up to row_chains chains in all), added pairwise at the end.
+template <class Act, std::size_t In, std::size_t Out, std::size_t Block>
+CTNN_INLINE void row_columns_block(const float* wt, const float* x, float* y, std::size_t first) {
+  constexpr std::size_t stride = row_padded(Out);
+  constexpr std::size_t parts = std::min(In, std::max<std::size_t>(1, (row_chains + Block - 1) / Block));
+  constexpr std::size_t rounds = In / parts;
+  const float* bias = wt + In * stride;
+  V acc[parts][Block];
+#pragma GCC unroll 16
+  for (std::size_t v = 0; v < Block; ++v) acc[0][v] = load(bias + first + v * lanes);
+#pragma GCC unroll 8
+  for (std::size_t p = 1; p < parts; ++p)
+#pragma GCC unroll 16
+    for (std::size_t v = 0; v < Block; ++v) acc[p][v] = V{};
+#pragma GCC unroll 4
+  for (std::size_t r = 0; r < rounds; ++r) {
+#pragma GCC unroll 8
+    for (std::size_t p = 0; p < parts; ++p) {
+      const std::size_t k = r * parts + p;
+      const V xk = splat(x[k]);
+#pragma GCC unroll 16
+      for (std::size_t v = 0; v < Block; ++v) acc[p][v] = fma(xk, load(wt + k * stride + first + v * lanes), acc[p][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (std::size_t p = 0; p < In % parts; ++p) {
+    const std::size_t k = rounds * parts + p;
+    const V xk = splat(x[k]);
+#pragma GCC unroll 16
+    for (std::size_t v = 0; v < Block; ++v) acc[p][v] = fma(xk, load(wt + k * stride + first + v * lanes), acc[p][v]);
+  }
+  fold_parts<parts>(acc);
+#pragma GCC unroll 16
+  for (std::size_t v = 0; v < Block; ++v) store(y + first + v * lanes, activation_f<Act>(acc[0][v]));
+}
+
+/// Out <= 4 outputs of one row as dot products of w's rows with x, each over
+/// up to row_chains partial sums, then summed across lanes; the outputs land
+/// in one vector.
+template <class Act, std::size_t In, std::size_t Out>
+CTNN_INLINE void row_dots(const float* w, const float* x, float* y) {
+  static_assert(Out <= lanes);
+  constexpr std::size_t full = In / lanes, tail = In % lanes;
+  constexpr std::size_t parts = std::min(row_chains, full + (tail != 0 ? 1 : 0));
+  V out = load(w + row_padded(Out * In));  // the bias, padded with zeros
+#pragma GCC unroll 4
+  for (std::size_t j = 0; j < Out; ++j) {
+    V acc[parts][1] = {};
+#pragma GCC unroll 16
+    for (std::size_t b = 0; b < full; ++b)
+      acc[b % parts][0] = fma(load(x + b * lanes), load(w + j * In + b * lanes), acc[b % parts][0]);
+    if constexpr (tail != 0)
+      acc[full % parts][0] =
+          fma(load_first(x + full * lanes, tail), load_first(w + j * In + full * lanes, tail), acc[full % parts][0]);
+    fold_parts<parts>(acc);
+    out[j] += sum_lanes(acc[0][0]);
+  }
+  store(y, activation_f<Act>(out));
+}
+
+}  // namespace ctnn::kernels::CTNN_KERNELS_NS
+
+namespace ctnn::kernels {
+
+/// y = act(x · wᵀ + b) for one row, from Linear<In, Out>'s packed weights
+/// (kernels/row_layout.hpp). Reads x[0, In) only; writes whole vectors, up to
+/// row_padded(Out) floats of y (the lanes past Out hold act(0) or act(b)).
+template <class Act, std::size_t In, std::size_t Out>
+void linear_row(CTNN_KERNELS_TAG, const float* packed, const float* x, float* y) {
+  using namespace CTNN_KERNELS_NS;
+  if constexpr (row_uses_dots<In, Out>) {
+    row_dots<Act, In, Out>(packed, x, y);
+  } else {
+    constexpr std::size_t vectors = (Out + lanes - 1) / lanes;
+    constexpr std::size_t blocks = vectors / row_block_vectors, rest = vectors % row_block_vectors;
+    for (std::size_t b = 0; b < blocks; ++b)
+      row_columns_block<Act, In, Out, row_block_vectors>(packed, x, y, b * row_block_vectors * lanes);
+    if constexpr (rest != 0) row_columns_block<Act, In, Out, rest>(packed, x, y, blocks * row_block_vectors * lanes);
+  }
+}
+
+}  // namespace ctnn::kernels
+
+#endif  // CTNN_KERNELS_NS
