@@ -1,7 +1,7 @@
 // The single-row kernel of a fully connected layer (with its activation fused)
 // for one architecture, reading the packed layout of kernels/row_layout.hpp,
 // and its entry point: ctnn::kernels::linear_row taking this architecture's
-// xsimd tag first. What InferenceModel's batch-1 path runs (core/row_program.hpp).
+// xsimd tag first. What InferenceModel's batch-1 path runs (compose/row_program.hpp).
 // Part of the per-architecture body.
 #if !defined(CTNN_KERNELS_NS)
 // Included on its own: this is what kernels/detail/per_arch.hpp includes once
@@ -38,7 +38,7 @@ CTNN_INLINE void fold_parts(V (&acc)[Parts][Block]) {
 /// The k's are split into `parts` contiguous ranges summed side by side (then
 /// added pairwise): with few output vectors so that the FMAs form row_chains
 /// independent chains, and with long inputs at least two, so that two streams
-/// of wᵀ's rows are read at once (W3 from L2: 8.7 -> 7.2 us per row, even with
+/// of wᵀ's rows are read at once (W3 from L2: 8.7 -> 7.1 us per row, even with
 /// 2 x 16 accumulators on AVX-512; W4 unchanged).
 template <class Act, std::size_t In, std::size_t Out, std::size_t Block>
 CTNN_INLINE void row_columns_block(const float* wt, const float* x, float* y, std::size_t first) {
