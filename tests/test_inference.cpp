@@ -17,25 +17,7 @@
 #include "conformance.hpp"
 #include "networks.hpp"
 
-// ---- allocation counting: every operator new of this program goes through here
-namespace {
-std::atomic<long> allocations{0};
-}
-[[gnu::noinline]] void* operator new(std::size_t n) {
-  ++allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void* operator new(std::size_t n, std::align_val_t a) {
-  ++allocations;
-  const std::size_t align = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(align, (n + align - 1) / align * align)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#include "allocation_counter.hpp"
 
 namespace ctnn::test {
 namespace {
@@ -260,9 +242,7 @@ TEST(Inference, IsASnapshotUntilRefreshed) {
   for (std::size_t i = 0; i < 7; ++i) EXPECT_EQ(stale[i], before[i]);
 
   // refresh() copies the new parameters: the outputs follow the model again.
-  const long before_refresh = allocations.load();
-  fast.refresh(model);
-  EXPECT_EQ(allocations.load() - before_refresh, 0) << "refresh() allocated";
+  EXPECT_EQ(count_allocations([&] { fast.refresh(model); }), 0) << "refresh() allocated";
   const Vec<7> now = fast(x);
   const Vec<7> expected = model(x);
   bool changed = false;
@@ -292,7 +272,7 @@ TEST(Inference, CallsAllocateNothing) {
   const std::vector<float> xs = random_values(128 * 300, 3);
   std::copy_n(xs.data(), 128, x.data());
   std::vector<float> y(128 * 300);
-  const long before = allocations.load();
+  EXPECT_EQ(count_allocations([&] {
   for (int i = 0; i < 1000; ++i) {
     const Vec<128> out = fast(x);
     x[0] = xs[0] + 1e-3f * out[0];
@@ -301,7 +281,7 @@ TEST(Inference, CallsAllocateNothing) {
     fast.forward_into(xs.data(), y.data(), 3);    // the row path
     fast.forward_into(xs.data(), y.data(), 300);  // the batch path, two tiles
   }
-  EXPECT_EQ(allocations.load() - before, 0);
+  }), 0);
 }
 
 }  // namespace

@@ -15,38 +15,13 @@
 #include "conformance.hpp"
 #include "networks.hpp"
 
-// ---- allocation counting: every operator new of this program goes through here
-namespace {
-std::atomic<long> allocations{0};
-}
-[[gnu::noinline]] void* operator new(std::size_t n) {
-  ++allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void* operator new(std::size_t n, std::align_val_t a) {
-  ++allocations;
-  const std::size_t align = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(align, (n + align - 1) / align * align)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#include "allocation_counter.hpp"
 
 namespace ctnn::test {
 namespace {
 
 using Net = Sequential<Named<"encoder", Sequential<Linear<5, 13>, ReLU, Linear<13, 37>>>, Tanh,
                        Named<"head", Sequential<Dropout<std::ratio<1, 10>>, Linear<37, 3>>>>;
-
-template <class Fn>
-long count_allocations(Fn&& fn) {
-  const long before = allocations.load();
-  fn();
-  return allocations.load() - before;
-}
 
 Batch<5> random_batch(std::size_t rows, unsigned seed) {
   std::mt19937 rng(seed);
