@@ -95,7 +95,7 @@ class InferenceModel {
       for (std::size_t r = 0; r < n; ++r) run_row(x + r * in_features, y + r * out_features);
       return;
     }
-    detail::forward_in_tiles<layer, tile_rows>(context(), x, y, n, workspace_.data());
+    detail::forward_for_evaluation<layer, tile_rows>(context(), x, y, n, workspace_.data());
   }
 
   /// The instruction set the kernels run on (the model's when copied).

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "ctnn/compose/heads.hpp"
+#include "ctnn/compose/lane_program.hpp"
 #include "ctnn/core/batch.hpp"
 #include "ctnn/core/buffer_cache.hpp"
 #include "ctnn/core/graph.hpp"
@@ -95,6 +96,22 @@ void forward_in_tiles(const Context& c, const float* x, float* y, std::size_t n,
     const std::size_t t = std::min(TileRows, n - r);
     L::forward(c, x + r * L::in_features, y + r * L::out_features, t, ws);
   }
+}
+
+/// An evaluation-mode forward of a one-output layer over n rows: in lanes
+/// (compose/lane_program.hpp) where every layer is narrow and there is at
+/// least one block of rows, in tiles through the batch kernels otherwise.
+template <class L, std::size_t TileRows>
+void forward_for_evaluation(const Context& c, const float* x, float* y, std::size_t n, float* ws) {
+  if constexpr (runs_in_lanes<L>) {
+    const bool in_lanes = kernels::dispatch(c.arch, [&](auto tag) {
+      if (n < kernels::block_lanes(tag)) return false;
+      forward_in_lanes<L>(tag, c, x, y, n);
+      return true;
+    });
+    if (in_lanes) return;
+  }
+  forward_in_tiles<L, TileRows>(c, x, y, n, ws);
 }
 
 template <auto Shape, class Seq = std::make_index_sequence<Shape.size()>>
@@ -456,7 +473,7 @@ class Model : public detail::GraphOwner {
   void forward_eval(const float* x, float* y, std::size_t n) {
     const Context c = context();
     if constexpr (!multi_output) {
-      detail::forward_in_tiles<layer, tile_rows>(c, x, y, n, eval_workspace_.get());
+      detail::forward_for_evaluation<layer, tile_rows>(c, x, y, n, eval_workspace_.get());
     } else {
       // Heads write one block per head; a tile's blocks go to their place in y.
       float* tile_out = eval_workspace_.get() + tile_rows * layer::workspace_floats;

@@ -11,6 +11,7 @@
 #include "ctnn/kernels/detail/body/gemm.hpp"
 #include "ctnn/kernels/detail/body/linear.hpp"
 #include "ctnn/kernels/detail/body/row.hpp"
+#include "ctnn/kernels/detail/body/lanes.hpp"
 #include "ctnn/kernels/detail/body/elementwise.hpp"
 #include "ctnn/kernels/detail/body/optimizer.hpp"
 

@@ -95,8 +95,31 @@ CTNN_INLINE V vsqrt(V a) {
 }
 
 CTNN_INLINE V select(VI mask, V if_true, V if_false) { return mask ? if_true : if_false; }
-CTNN_INLINE V vmax(V a, V b) { return select(a > b, a, b); }
-CTNN_INLINE V vmin(V a, V b) { return select(a < b, a, b); }
+// vmax(a, b) = a > b ? a : b and vmin(a, b) = a < b ? a : b, which is what
+// maxps / minps compute for NaNs and signed zeros too (the second operand when
+// unordered or equal); the compilers do not always see that in the select.
+CTNN_INLINE V vmax(V a, V b) {
+#if CTNN_KERNELS_ISA == CTNN_ISA_AVX512
+  return _mm512_maskz_max_ps(static_cast<__mmask16>(0xFFFF), a, b);
+#elif CTNN_KERNELS_ISA == CTNN_ISA_AVX2
+  return _mm256_max_ps(a, b);
+#elif CTNN_KERNELS_ISA == CTNN_ISA_SSE4_2
+  return _mm_max_ps(a, b);
+#else
+  return select(a > b, a, b);
+#endif
+}
+CTNN_INLINE V vmin(V a, V b) {
+#if CTNN_KERNELS_ISA == CTNN_ISA_AVX512
+  return _mm512_maskz_min_ps(static_cast<__mmask16>(0xFFFF), a, b);
+#elif CTNN_KERNELS_ISA == CTNN_ISA_AVX2
+  return _mm256_min_ps(a, b);
+#elif CTNN_KERNELS_ISA == CTNN_ISA_SSE4_2
+  return _mm_min_ps(a, b);
+#else
+  return select(a < b, a, b);
+#endif
+}
 CTNN_INLINE V vabs(V a) { return reinterpret_cast<V>(reinterpret_cast<VI>(a) & 0x7fffffff); }
 CTNN_INLINE V copy_sign(V magnitude, V sign) {
   return reinterpret_cast<V>((reinterpret_cast<VI>(magnitude) & 0x7fffffff) |
