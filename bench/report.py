@@ -529,7 +529,9 @@ def main():
     L.append(rep.time_table("chained") + "\n")
 
     L.append("## (b) Forward throughput\n")
-    L.append("Batch 256 (W5: 512), evaluation mode, one forward per iteration (ctnn: `forward_into`). "
+    L.append("Batch 256 (W5: 512), evaluation mode, one forward per iteration (ctnn: `forward_into` on the "
+             "Model; W6, W1 and W2, whose layers are at most 64 wide, run with the samples in the vector lanes, "
+             "the others through the batch GEMM: [kernels.md](kernels.md#narrow-networks-samples-in-the-lanes)). "
              "Ratios are ctnn's rate over the other's: above 1, ctnn is faster.\n")
     L.append(rep.throughput_table() + "\n")
     L.append("GFLOP/s counts 2 · In · Out per Linear per sample (bias and activations not counted), "

@@ -139,6 +139,13 @@ TEST(Kernels, LinearMatchesReferenceOnOddSizesUnderEveryArchitecture) {
     check_linear_kernels<5, 3>(a);
     check_linear_kernels<5, 37>(a);
     check_linear_kernels<13, 13>(a);
+    // Layers of at most one vector each way (body/linear.hpp's narrow kernels),
+    // full vectors on each architecture, and both orientations of dW.
+    check_linear_kernels<4, 4>(a);
+    check_linear_kernels<8, 8>(a);
+    check_linear_kernels<16, 16>(a);
+    check_linear_kernels<16, 3>(a);
+    check_linear_kernels<2, 16>(a);
     check_linear_kernels<13, 257>(a);
     check_linear_kernels<37, 100>(a);
     check_linear_kernels<100, 37>(a);

@@ -22,10 +22,10 @@ inline constexpr std::size_t lane_block = lane_vectors * lanes;
 // The sums run in the order of the batch kernels (body/linear.hpp, gemm.hpp),
 // so that a network gives the same bits in lanes as through the batch path
 // (with hooks, as a custom module, or in batches under one block but of more
-// than dot_forward_max_rows rows): each output from
-// zero over k in order, then the bias, the activation and the skip add; a
-// single output as forward_single_output sums it, per lane of a vector and
-// then across the lanes in reduce_lanes' tree.
+// than dot_forward_max_rows rows): each output from zero over k in order,
+// then the bias, the activation and the skip add; a single output as
+// forward_single_output sums it, per lane of a vector and then across the
+// lanes in reduce_lanes' tree.
 
 /// Outputs [first, first + Block) of a block: yT[j] = act(Σ_k w[j, k]·xT[k] + b[j])
 /// (+ skipT[j] with Skip: a residual connection's add), w in PyTorch's layout

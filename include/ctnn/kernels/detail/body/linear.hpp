@@ -174,6 +174,112 @@ CTNN_INLINE void add_column_sums(const float* dy, float* db, std::size_t n) {
   }
 }
 
+/// y[n, Out] = act(x · wᵀ + bias) (z = x · wᵀ + bias too, unless null) for a
+/// narrow layer (In and Out at most one vector), without the GEMM: wᵀ's rows
+/// are gathered once into registers, and each row's outputs are one vector,
+/// summed from zero over k in order and then given the bias, as the GEMM sums
+/// them (so the same bits).
+template <class Act, std::size_t In, std::size_t Out>
+CTNN_INLINE void forward_narrow(const float* w, const float* bias, const float* x, float* z, float* y,
+                                std::size_t n) {
+  V wt[In];
+#pragma GCC unroll 16
+  for (std::size_t k = 0; k < In; ++k) {
+    wt[k] = V{};
+    for (std::size_t j = 0; j < Out; ++j) wt[k][j] = w[j * In + k];
+  }
+  const V b = bias ? (Out == lanes ? load(bias) : load_first(bias, Out)) : V{};
+  // Rows in groups of row_group, their chains interleaved (one row's In FMAs
+  // are one dependency chain).
+  constexpr std::size_t row_group = 8;
+  const auto rows = [&]<std::size_t R>(std::size_t r0) CTNN_LAMBDA_INLINE {
+    V acc[R] = {};
+#pragma GCC unroll 16
+    for (std::size_t k = 0; k < In; ++k)
+#pragma GCC unroll 8
+      for (std::size_t i = 0; i < R; ++i) acc[i] = fma(splat(x[(r0 + i) * In + k]), wt[k], acc[i]);
+#pragma GCC unroll 8
+    for (std::size_t i = 0; i < R; ++i) {
+      const V out = acc[i] + b;
+      if (z) store_n(z + (r0 + i) * Out, out, Out);
+      store_n(y + (r0 + i) * Out, activation_f<Act>(out), Out);
+    }
+  };
+  std::size_t r = 0;
+  for (; r + row_group <= n; r += row_group) rows.template operator()<row_group>(r);
+  for (; r < n; ++r) rows.template operator()<1>(r);
+}
+
+/// Layers this narrow (In and Out at most one vector) run forward (more than
+/// dot_forward_max_rows rows) and backward without the GEMM, whose packing and
+/// tiles of up to 16 rows cost more than the work: a 1-wide head's weight
+/// gradient is one row of C there, one chain of n FMAs, and its input
+/// gradient a GEMM with k = 1.
+template <std::size_t In, std::size_t Out>
+inline constexpr bool narrow_layer = In <= lanes && Out <= lanes;
+
+/// dw[Out, In] += dy[n, Out]ᵀ · x[n, In] for a narrow layer. Accumulates dw's
+/// rows (Out vectors over In: one load of x's row and Out FMAs per row) or its
+/// columns (In vectors over Out: one load of dy's row and In FMAs per row),
+/// whichever takes fewer FMAs; with few accumulators the rows go round-robin
+/// to several partial sums (row_chains in all), added at the end in order.
+template <std::size_t In, std::size_t Out>
+CTNN_INLINE void backward_weight_narrow(const float* x, const float* dy, float* dw, std::size_t n) {
+  constexpr bool by_rows = Out <= In;
+  constexpr std::size_t count = by_rows ? Out : In;  // accumulators
+  constexpr std::size_t width = by_rows ? In : Out;  // lanes used in each
+  constexpr std::size_t parts = (8 + count - 1) / count;
+  V acc[parts][count] = {};
+  const auto add_row = [&](std::size_t p, std::size_t r) CTNN_LAMBDA_INLINE {
+    const float* across = by_rows ? x + r * In : dy + r * Out;  // the row loaded as a vector
+    const float* scalars = by_rows ? dy + r * Out : x + r * In;  // the row broadcast
+    const V v = width == lanes ? load(across) : load_first(across, width);
+#pragma GCC unroll 16
+    for (std::size_t a = 0; a < count; ++a) acc[p][a] = fma(splat(scalars[a]), v, acc[p][a]);
+  };
+  std::size_t r = 0;
+  for (; r + parts <= n; r += parts)
+#pragma GCC unroll 8
+    for (std::size_t p = 0; p < parts; ++p) add_row(p, r + p);
+  for (std::size_t p = 0; r < n; ++r, ++p) add_row(p, r);
+#pragma GCC unroll 8
+  for (std::size_t p = 1; p < parts; ++p)
+#pragma GCC unroll 16
+    for (std::size_t a = 0; a < count; ++a) acc[0][a] += acc[p][a];
+  if constexpr (by_rows) {
+#pragma GCC unroll 16
+    for (std::size_t j = 0; j < Out; ++j) store_n(dw + j * In, load_n(dw + j * In, In) + acc[0][j], In);
+  } else {
+    for (std::size_t i = 0; i < In; ++i)
+      for (std::size_t j = 0; j < Out; ++j) dw[j * In + i] += acc[0][i][j];
+  }
+}
+
+/// dx[n, In] = dy[n, Out] · w for a narrow layer: w's rows stay in registers;
+/// each row's sum runs from zero over j in order, as the GEMM's does.
+template <std::size_t In, std::size_t Out>
+CTNN_INLINE void backward_input_narrow(const float* w, const float* dy, float* dx, std::size_t n) {
+  V wv[Out];
+#pragma GCC unroll 16
+  for (std::size_t j = 0; j < Out; ++j) wv[j] = In == lanes ? load(w + j * In) : load_first(w + j * In, In);
+  constexpr std::size_t row_group = 8;  // rows whose chains are interleaved
+  const auto rows = [&]<std::size_t R>(std::size_t r0) CTNN_LAMBDA_INLINE {
+    V acc[R] = {};
+#pragma GCC unroll 16
+    for (std::size_t j = 0; j < Out; ++j)
+#pragma GCC unroll 8
+      for (std::size_t i = 0; i < R; ++i) acc[i] = fma(splat(dy[(r0 + i) * Out + j]), wv[j], acc[i]);
+#pragma GCC unroll 8
+    for (std::size_t i = 0; i < R; ++i) {
+      if constexpr (In == lanes) store(dx + (r0 + i) * In, acc[i]);
+      else store_first(dx + (r0 + i) * In, acc[i], In);
+    }
+  };
+  std::size_t r = 0;
+  for (; r + row_group <= n; r += row_group) rows.template operator()<row_group>(r);
+  for (; r < n; ++r) rows.template operator()<1>(r);
+}
+
 }  // namespace ctnn::kernels::CTNN_KERNELS_NS
 
 namespace ctnn::kernels {
@@ -192,8 +298,12 @@ void linear_forward(CTNN_KERNELS_TAG, const float* w, const float* bias, const f
         forward_row_dot<Act, In, Out>(w, bias, x + r * In, z ? z + r * Out : nullptr, y + r * Out);
       return;
     }
-    constexpr std::size_t nv = Out > lanes ? 2 : 1;
-    gemm<nv, ALayout::row_major>(n, Out, In, x, In, w, In, true, LinearEpilogue<Act>{y, z, bias, Out});
+    if constexpr (narrow_layer<In, Out>) {
+      forward_narrow<Act, In, Out>(w, bias, x, z, y, n);
+    } else {
+      constexpr std::size_t nv = Out > lanes ? 2 : 1;
+      gemm<nv, ALayout::row_major>(n, Out, In, x, In, w, In, true, LinearEpilogue<Act>{y, z, bias, Out});
+    }
   }
 }
 
@@ -201,16 +311,24 @@ void linear_forward(CTNN_KERNELS_TAG, const float* w, const float* bias, const f
 template <std::size_t In, std::size_t Out>
 void linear_backward_input(CTNN_KERNELS_TAG, const float* w, const float* dy, float* dx, std::size_t n) {
   using namespace CTNN_KERNELS_NS;
-  constexpr std::size_t nv = In > lanes ? 2 : 1;
-  gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false, StoreC{dx, In, false});
+  if constexpr (narrow_layer<In, Out>) {
+    backward_input_narrow<In, Out>(w, dy, dx, n);
+  } else {
+    constexpr std::size_t nv = In > lanes ? 2 : 1;
+    gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false, StoreC{dx, In, false});
+  }
 }
 
 /// dw[Out, In] += dy[n, Out]ᵀ · x[n, In].
 template <std::size_t In, std::size_t Out>
 void linear_backward_weight(CTNN_KERNELS_TAG, const float* x, const float* dy, float* dw, std::size_t n) {
   using namespace CTNN_KERNELS_NS;
-  constexpr std::size_t nv = In > lanes ? 2 : 1;
-  gemm<nv, ALayout::col_major>(Out, In, n, dy, Out, x, In, false, StoreC{dw, In, true});
+  if constexpr (narrow_layer<In, Out>) {
+    backward_weight_narrow<In, Out>(x, dy, dw, n);
+  } else {
+    constexpr std::size_t nv = In > lanes ? 2 : 1;
+    gemm<nv, ALayout::col_major>(Out, In, n, dy, Out, x, In, false, StoreC{dw, In, true});
+  }
 }
 
 /// db[Out] += Σ_rows dy.
