@@ -222,7 +222,8 @@ inline constexpr bool narrow_layer = In <= lanes && Out <= lanes;
 /// rows (Out vectors over In: one load of x's row and Out FMAs per row) or its
 /// columns (In vectors over Out: one load of dy's row and In FMAs per row),
 /// whichever takes fewer FMAs; with few accumulators the rows go round-robin
-/// to several partial sums (row_chains in all), added at the end in order.
+/// to several partial sums (8 chains in all: FMA latency × pipes), added at
+/// the end in order.
 template <std::size_t In, std::size_t Out>
 CTNN_INLINE void backward_weight_narrow(const float* x, const float* dy, float* dw, std::size_t n) {
   constexpr bool by_rows = Out <= In;
