@@ -15,20 +15,13 @@
 #include <vector>
 
 #include "conformance.hpp"
+#include "test_inputs.hpp"
 #include "networks.hpp"
 
 #include "allocation_counter.hpp"
 
 namespace ctnn::test {
 namespace {
-
-/// The architectures this CPU runs (and this program has compiled in).
-std::vector<kernels::Arch> available_archs() {
-  std::vector<kernels::Arch> out;
-  for (kernels::Arch a : {kernels::Arch::generic, kernels::Arch::sse4_2, kernels::Arch::avx2, kernels::Arch::avx512})
-    if (kernels::available(a)) out.push_back(a);
-  return out;
-}
 
 /// Every row through the row path (one Vec at a time, and forward_into with
 /// up to row_path_max_rows rows) and the whole batch through the batch path.
@@ -93,14 +86,6 @@ std::vector<double> linear_reference(std::span<const double> x, std::size_t rows
   return y;
 }
 
-std::vector<float> random_values(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
-  std::vector<float> v(n);
-  for (auto& e : v) e = u(rng);
-  return v;
-}
-
 /// One Linear<In, Out> (with ReLU after it when Relu) on every architecture,
 /// at 1..5, 13 and 37 rows, against double.
 template <std::size_t In, std::size_t Out, bool Relu, bool Bias = true>
@@ -113,7 +98,7 @@ void expect_linear_shape() {
   InferenceModel<Net> fast(model);
   const float* w = model.parameters().data();
   for (std::size_t rows : {1u, 2u, 3u, 4u, 5u, 13u, 37u}) {
-    const std::vector<float> x = random_values(rows * In, unsigned(rows));
+    const std::vector<float> x = random_values(rows * In, unsigned(rows), -2.0f, 2.0f);
     const std::vector<double> xd(x.begin(), x.end());
     std::vector<double> ref = linear_reference(xd, rows, In, Out, w, Bias ? w + In * Out : nullptr);
     if (Relu)
@@ -172,7 +157,7 @@ TEST(Inference, OddResidualPipelineMatchesDoubleReference) {
   static_assert(Model<OddResidual>::num_params == 65 + 13 + 169 + 13 + 481 + 37 + 259 + 7);
   InferenceModel<OddResidual> fast(model);
   for (std::size_t rows : {1u, 4u, 5u, 37u, 300u}) {
-    const std::vector<float> x = random_values(rows * 5, 100 + unsigned(rows));
+    const std::vector<float> x = random_values(rows * 5, 100 + unsigned(rows), -2.0f, 2.0f);
     const auto ref = odd_residual_reference(model, x, rows);
     const std::vector<float> ref_f(ref.begin(), ref.end());
     for (kernels::Arch a : available_archs()) {
@@ -191,11 +176,11 @@ using WithNorms = Sequential<Linear<5, 13>, LayerNorm<13>, GELU, Dropout<std::ra
 TEST(Inference, NormsDropoutAndSoftmaxMatchTheModelInEvaluation) {
   Model<WithNorms> model{seed(5)};
   // Running statistics that are not the defaults, from a few training batches.
-  for (unsigned s = 0; s < 3; ++s) model(Batch<5>(16, random_values(16 * 5, s)));
+  for (unsigned s = 0; s < 3; ++s) model(Batch<5>(16, random_values(16 * 5, s, -2.0f, 2.0f)));
   model.eval();
   InferenceModel<WithNorms> fast(model);
   for (std::size_t rows : {1u, 3u, 37u}) {
-    const std::vector<float> x = random_values(rows * 5, 40 + unsigned(rows));
+    const std::vector<float> x = random_values(rows * 5, 40 + unsigned(rows), -2.0f, 2.0f);
     const Batch<6> ref = model(Batch<5>(rows, x));
     for (kernels::Arch a : available_archs()) {
       fast.set_arch(a);
@@ -214,7 +199,7 @@ TEST(Inference, CustomModulesRunTheirOwnForward) {
   Model<TwoPaths> model{seed(8)};
   model.eval();
   InferenceModel<TwoPaths> fast(model);
-  const std::vector<float> x = random_values(13 * 5, 9);
+  const std::vector<float> x = random_values(13 * 5, 9, -2.0f, 2.0f);
   const Batch<3> ref = model(Batch<5>(13, x));
   expect_all_paths_close(fast, x, 13, ref.values(), forward_tolerance, "TwoPaths");
 }
@@ -225,7 +210,7 @@ TEST(Inference, IsASnapshotUntilRefreshed) {
   Model<OddResidual> model{seed(2)};
   model.eval();
   InferenceModel<OddResidual> fast(model);
-  const std::vector<float> xs = random_values(5, 1);
+  const std::vector<float> xs = random_values(5, 1, -2.0f, 2.0f);
   Vec<5> x;
   std::copy(xs.begin(), xs.end(), x.data());
   const Vec<7> before = fast(x);
@@ -269,7 +254,7 @@ TEST(Inference, CallsAllocateNothing) {
   Model<ResBlocks> model{seed(4)};
   InferenceModel<ResBlocks> fast(model);
   Vec<128> x;
-  const std::vector<float> xs = random_values(128 * 300, 3);
+  const std::vector<float> xs = random_values(128 * 300, 3, -2.0f, 2.0f);
   std::copy_n(xs.data(), 128, x.data());
   std::vector<float> y(128 * 300);
   EXPECT_EQ(count_allocations([&] {

@@ -24,27 +24,14 @@
 #include <ctnn/kernels/optimizer.hpp>
 #include <ctnn/kernels/reference.hpp>
 
+#include "test_inputs.hpp"
+
 namespace ctnn::test {
 namespace {
 
 using kernels::Arch;
 
-std::vector<Arch> runnable_archs() {
-  std::vector<Arch> out;
-  for (Arch a : {Arch::generic, Arch::sse4_2, Arch::avx2, Arch::avx512})
-    if (kernels::available(a)) out.push_back(a);
-  return out;
-}
-
 constexpr std::size_t row_counts[] = {1, 3, 5, 13, 37, 100, 257};
-
-std::vector<float> random_values(std::size_t count, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(count);
-  for (auto& e : v) e = u(g);
-  return v;
-}
 
 /// |got - ref| <= tol · (1 + magnitude): the allowance of float accumulation
 /// over terms whose absolute values sum to `magnitude`.
@@ -128,7 +115,7 @@ void check_linear_kernels(Arch arch) {
 }
 
 TEST(Kernels, LinearMatchesReferenceOnOddSizesUnderEveryArchitecture) {
-  for (Arch a : runnable_archs()) {
+  for (Arch a : available_archs()) {
     check_linear_kernels<1, 1>(a);
     check_linear_kernels<3, 1>(a);
     check_linear_kernels<100, 1>(a);
@@ -215,7 +202,7 @@ void check_activation(Arch arch, const char* name) {
 }
 
 TEST(Kernels, ActivationsMatchTheScalarFunctionsUnderEveryArchitecture) {
-  for (Arch a : runnable_archs()) {
+  for (Arch a : available_archs()) {
     check_activation<Identity>(a, "Identity");
     check_activation<ReLU>(a, "ReLU");
     check_activation<LeakyReLU<>>(a, "LeakyReLU");
@@ -270,7 +257,7 @@ struct ScopedArch {
 TEST(Kernels, FusedPipelineGivesTheBitsOfItsChildrenRunOneByOne) {
   using Net = Sequential<Linear<13, 37>, SiLU, Linear<37, 37>, ReLU, Linear<37, 5>, Tanh, Linear<5, 1>, Sigmoid>;
   static_assert(bind_t<Net, 13>::fusion[0] == FusionRole::fused_head);
-  for (Arch a : runnable_archs()) {
+  for (Arch a : available_archs()) {
     SCOPED_TRACE(std::string(kernels::arch_name(a)));
     const ScopedArch scoped(a);
     for (std::size_t rows : {1u, 3u, 41u, 300u}) {
@@ -307,7 +294,7 @@ TEST(Kernels, ArchitectureIsChosenOncePerModel) {
   } else {
     EXPECT_EQ(from_environment, best);
   }
-  for (Arch a : runnable_archs()) {
+  for (Arch a : available_archs()) {
     const ScopedArch scoped(a);
     Model<Linear<3, 1>> m;
     EXPECT_EQ(m.context().arch, a);
@@ -324,7 +311,7 @@ TEST(Kernels, ArchitectureIsChosenOncePerModel) {
   m.set_arch(Arch::automatic);
   EXPECT_EQ(m.arch(), best);
   const auto reference = m(x);
-  for (Arch a : runnable_archs()) {
+  for (Arch a : available_archs()) {
     m.set_arch(a);
     EXPECT_EQ(m.arch(), a);
     const auto y = m(x);
@@ -336,7 +323,6 @@ TEST(Kernels, ArchitectureIsChosenOncePerModel) {
     EXPECT_THROW(m.set_arch(Arch::avx512), ValueError);
   }
 }
-
 
 // The optimizers' updates (kernels/optimizer.hpp) against PyTorch's scalar
 // loop written out here (same operations, same order, correctly rounded sqrt
@@ -418,7 +404,7 @@ TEST(Kernels, OptimizerUpdatesGiveTheScalarLoopsBitsUnderEveryArchitecture) {
       rms.a[i] = buf;
       rms.p[i] = rms.p[i] - lr * buf;
     }
-    for (Arch arch : runnable_archs()) {
+    for (Arch arch : available_archs()) {
       UpdateBuffers x(n, 11);
       const std::string at = " n=" + std::to_string(n);
       kernels::sgd_update<true, true, false, true>(arch, x.p.data(), x.g.data(), x.b.data(), n, lr, wd, mu, omd);

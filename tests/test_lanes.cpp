@@ -21,6 +21,7 @@
 #include <ctnn/ctnn.hpp>
 
 #include "conformance.hpp"
+#include "test_inputs.hpp"
 
 #include "allocation_counter.hpp"
 
@@ -29,24 +30,9 @@ namespace {
 
 using detail::runs_in_lanes;
 
-std::vector<kernels::Arch> available_archs() {
-  std::vector<kernels::Arch> out;
-  for (kernels::Arch a : {kernels::Arch::generic, kernels::Arch::sse4_2, kernels::Arch::avx2, kernels::Arch::avx512})
-    if (kernels::available(a)) out.push_back(a);
-  return out;
-}
-
 /// Samples per block of the lanes kernels on architecture a.
 std::size_t block_of(kernels::Arch a) {
   return kernels::dispatch(a, [](auto tag) { return kernels::block_lanes(tag); });
-}
-
-std::vector<float> random_values(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
-  std::vector<float> v(n);
-  for (auto& e : v) e = u(rng);
-  return v;
 }
 
 // ---- a double-precision interpreter of the references ----------------------
@@ -107,7 +93,7 @@ void expect_lanes_match(Reference reference, std::uint64_t init_seed) {
     const std::size_t b = block_of(a);
     for (std::size_t rows : {b - 1, b, b + 1, 3 * b + 5, std::size_t{300}}) {
       const std::string what = std::string(kernels::arch_name(a)) + ", " + std::to_string(rows) + " rows";
-      const std::vector<float> x = random_values(rows * in, unsigned(rows + init_seed));
+      const std::vector<float> x = random_values(rows * in, unsigned(rows + init_seed), -2.0f, 2.0f);
       const std::vector<float> ref = reference(model, x, rows);
       std::vector<float> y(rows * out, -1.0f);
       model.forward_into(x.data(), y.data(), rows);
@@ -229,13 +215,13 @@ TEST(Lanes, OneLinearAndTwoActivationsInARow) {
 
 // ---- the path is only taken in evaluation ----------------------------------
 
-TEST(Lanes, TrainingModeAndHooksStillRunTheBatchKernels) {
+TEST(Lanes, TrainingModeStillRunsTheBatchKernels) {
   // Dropout is active in training, so the two modes give different outputs;
   // evaluation (the lanes path) gives what the batch kernels give.
   using Net = Sequential<Linear<5, 13>, ReLU, Dropout<std::ratio<1, 2>>, Linear<13, 2>>;
   Model<Net> model{seed(7)};
   const std::size_t rows = 300;
-  const Batch<5> x(rows, random_values(rows * 5, 7));
+  const Batch<5> x(rows, random_values(rows * 5, 7, -2.0f, 2.0f));
   const Batch<2> trained = model(x);
   model.eval();
   const Batch<2> evaluated = model(x);
@@ -250,7 +236,7 @@ TEST(Lanes, EvaluationAllocatesNothing) {
   Model<Net> model{seed(8)};
   model.eval();
   InferenceModel<Net> fast(model);
-  const std::vector<float> x = random_values(3 * 300, 8);
+  const std::vector<float> x = random_values(3 * 300, 8, -2.0f, 2.0f);
   std::vector<float> y(300);
   EXPECT_EQ(count_allocations([&] {
               for (int i = 0; i < 100; ++i) {

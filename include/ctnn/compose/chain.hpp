@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 
 #include "ctnn/compose/fusion.hpp"
@@ -266,5 +267,10 @@ struct Chain<type_list<Ls...>> {
     }(std::make_index_sequence<K>{});
   }
 };
+
+/// A pipeline layer: Sequential, ModuleList, Residual's body and the other
+/// layers built on Chain (what the row and lane programs walk into).
+template <class L>
+concept ChainLayer = requires { typename L::children; } && std::is_base_of_v<Chain<typename L::children>, L>;
 
 }  // namespace ctnn::detail

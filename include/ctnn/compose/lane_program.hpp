@@ -42,17 +42,9 @@
 namespace ctnn::detail {
 
 template <class L>
-inline constexpr bool is_residual_block = false;
-template <std::size_t W, class... Specs>
-inline constexpr bool is_residual_block<ResidualLayer<W, Specs...>> = true;
-
-template <class L>
 inline constexpr bool is_dropout_layer = false;
 template <class P, std::size_t W>
 inline constexpr bool is_dropout_layer<DropoutLayer<P, W>> = true;
-
-template <class L>
-concept LaneChain = requires { typename L::children; } && std::is_base_of_v<Chain<typename L::children>, L>;
 
 enum class LaneKind { linear, activation, dropout, residual, chain, unsupported };
 
@@ -62,8 +54,8 @@ constexpr LaneKind lane_kind() {
   if constexpr (is_linear<U>) return LaneKind::linear;
   else if constexpr (is_elementwise<U>) return LaneKind::activation;
   else if constexpr (is_dropout_layer<U>) return LaneKind::dropout;
-  else if constexpr (is_residual_block<U>) return LaneKind::residual;  // (before chain: Residual is a Chain)
-  else if constexpr (LaneChain<U>) return LaneKind::chain;
+  else if constexpr (is_residual_layer<U>) return LaneKind::residual;  // (before chain: Residual is a Chain)
+  else if constexpr (ChainLayer<U>) return LaneKind::chain;
   else return LaneKind::unsupported;
 }
 

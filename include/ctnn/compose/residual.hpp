@@ -85,6 +85,14 @@ struct ResidualLayer : detail::Chain<typename detail::bind_chain<W, Specs...>::t
   static void print(std::ostream& os, int indent) { detail::print_container<ResidualLayer>(os, indent, "Residual"); }
 };
 
+namespace detail {
+/// True for a bound Residual (a Chain too: test for it before ChainLayer).
+template <class L>
+inline constexpr bool is_residual_layer = false;
+template <std::size_t W, class... Specs>
+inline constexpr bool is_residual_layer<ResidualLayer<W, Specs...>> = true;
+}  // namespace detail
+
 template <LayerSpec... Specs>
 struct Residual
     : detail::pipeline_facts<detail::first_fixed_width<Specs...>(),

@@ -37,14 +37,6 @@
 
 namespace ctnn::detail {
 
-template <class L>
-inline constexpr bool is_residual_layer = false;
-template <std::size_t W, class... Specs>
-inline constexpr bool is_residual_layer<ResidualLayer<W, Specs...>> = true;
-
-template <class L>
-concept ChainLayer = requires { typename L::children; } && std::is_base_of_v<Chain<typename L::children>, L>;
-
 enum class RowKind { linear, residual, chain, own_forward };
 
 template <class L>

@@ -174,11 +174,34 @@ CTNN_INLINE void add_column_sums(const float* dy, float* db, std::size_t n) {
   }
 }
 
+/// acc[i] = Σ_k a[(r0 + i)·K + k]·b[k] for R rows of a, from zero over k in
+/// order (the GEMM's order), the rows' chains interleaved: one row's K FMAs
+/// are one dependency chain.
+template <std::size_t R, std::size_t K>
+CTNN_INLINE void rows_times_vectors(const float* a, std::size_t r0, const V (&b)[K], V (&acc)[R]) {
+#pragma GCC unroll 8
+  for (std::size_t i = 0; i < R; ++i) acc[i] = V{};
+#pragma GCC unroll 16
+  for (std::size_t k = 0; k < K; ++k)
+#pragma GCC unroll 8
+    for (std::size_t i = 0; i < R; ++i) acc[i] = fma(splat(a[(r0 + i) * K + k]), b[k], acc[i]);
+}
+
+/// Calls f.template operator()<narrow_row_group>(r0) over [0, n) in groups of
+/// rows, then f.template operator()<1>(r) for each row left.
+inline constexpr std::size_t narrow_row_group = 8;
+template <class F>
+CTNN_INLINE void in_row_groups(std::size_t n, F&& f) {
+  std::size_t r = 0;
+  for (; r + narrow_row_group <= n; r += narrow_row_group) f.template operator()<narrow_row_group>(r);
+  for (; r < n; ++r) f.template operator()<1>(r);
+}
+
 /// y[n, Out] = act(x · wᵀ + bias) (z = x · wᵀ + bias too, unless null) for a
 /// narrow layer (In and Out at most one vector), without the GEMM: wᵀ's rows
 /// are gathered once into registers, and each row's outputs are one vector,
 /// summed from zero over k in order and then given the bias, as the GEMM sums
-/// them (so the same bits).
+/// them (so the same bits), 8 rows at a time.
 template <class Act, std::size_t In, std::size_t Out>
 CTNN_INLINE void forward_narrow(const float* w, const float* bias, const float* x, float* z, float* y,
                                 std::size_t n) {
@@ -189,25 +212,16 @@ CTNN_INLINE void forward_narrow(const float* w, const float* bias, const float* 
     for (std::size_t j = 0; j < Out; ++j) wt[k][j] = w[j * In + k];
   }
   const V b = bias ? (Out == lanes ? load(bias) : load_first(bias, Out)) : V{};
-  // Rows in groups of row_group, their chains interleaved (one row's In FMAs
-  // are one dependency chain).
-  constexpr std::size_t row_group = 8;
-  const auto rows = [&]<std::size_t R>(std::size_t r0) CTNN_LAMBDA_INLINE {
-    V acc[R] = {};
-#pragma GCC unroll 16
-    for (std::size_t k = 0; k < In; ++k)
-#pragma GCC unroll 8
-      for (std::size_t i = 0; i < R; ++i) acc[i] = fma(splat(x[(r0 + i) * In + k]), wt[k], acc[i]);
+  in_row_groups(n, [&]<std::size_t R>(std::size_t r0) CTNN_LAMBDA_INLINE {
+    V acc[R];
+    rows_times_vectors(x, r0, wt, acc);
 #pragma GCC unroll 8
     for (std::size_t i = 0; i < R; ++i) {
       const V out = acc[i] + b;
       if (z) store_n(z + (r0 + i) * Out, out, Out);
       store_n(y + (r0 + i) * Out, activation_f<Act>(out), Out);
     }
-  };
-  std::size_t r = 0;
-  for (; r + row_group <= n; r += row_group) rows.template operator()<row_group>(r);
-  for (; r < n; ++r) rows.template operator()<1>(r);
+  });
 }
 
 /// Layers this narrow (In and Out at most one vector) run forward (more than
@@ -257,28 +271,19 @@ CTNN_INLINE void backward_weight_narrow(const float* x, const float* dy, float* 
 }
 
 /// dx[n, In] = dy[n, Out] · w for a narrow layer: w's rows stay in registers;
-/// each row's sum runs from zero over j in order, as the GEMM's does.
+/// each row's sum runs from zero over j in order, as the GEMM's does, 8 rows
+/// at a time.
 template <std::size_t In, std::size_t Out>
 CTNN_INLINE void backward_input_narrow(const float* w, const float* dy, float* dx, std::size_t n) {
   V wv[Out];
 #pragma GCC unroll 16
   for (std::size_t j = 0; j < Out; ++j) wv[j] = In == lanes ? load(w + j * In) : load_first(w + j * In, In);
-  constexpr std::size_t row_group = 8;  // rows whose chains are interleaved
-  const auto rows = [&]<std::size_t R>(std::size_t r0) CTNN_LAMBDA_INLINE {
-    V acc[R] = {};
-#pragma GCC unroll 16
-    for (std::size_t j = 0; j < Out; ++j)
+  in_row_groups(n, [&]<std::size_t R>(std::size_t r0) CTNN_LAMBDA_INLINE {
+    V acc[R];
+    rows_times_vectors(dy, r0, wv, acc);
 #pragma GCC unroll 8
-      for (std::size_t i = 0; i < R; ++i) acc[i] = fma(splat(dy[(r0 + i) * Out + j]), wv[j], acc[i]);
-#pragma GCC unroll 8
-    for (std::size_t i = 0; i < R; ++i) {
-      if constexpr (In == lanes) store(dx + (r0 + i) * In, acc[i]);
-      else store_first(dx + (r0 + i) * In, acc[i], In);
-    }
-  };
-  std::size_t r = 0;
-  for (; r + row_group <= n; r += row_group) rows.template operator()<row_group>(r);
-  for (; r < n; ++r) rows.template operator()<1>(r);
+    for (std::size_t i = 0; i < R; ++i) store_n(dx + (r0 + i) * In, acc[i], In);
+  });
 }
 
 }  // namespace ctnn::kernels::CTNN_KERNELS_NS
