@@ -53,11 +53,13 @@ void chained(benchmark::State& st) {
 }
 
 template <class Net>
-void throughput(benchmark::State& st, std::size_t rows, double flops) {
+void throughput(benchmark::State& st, std::size_t rows, double flops, std::size_t threads = 1) {
   constexpr std::size_t in = Model<Net>::in_features;
   constexpr std::size_t out = Model<Net>::out_features;
   Model<Net> model{seed(1)};
   model.eval();
+  ThreadPool pool(threads);
+  if (threads > 1) model.set_thread_pool(&pool);
   Batch<in> x(rows);
   Batch<out> y(rows);
   fill_uniform(x.data(), x.size(), 11);
@@ -72,11 +74,13 @@ void throughput(benchmark::State& st, std::size_t rows, double flops) {
 }
 
 template <class Net, bool Classify = false>
-void train_step(benchmark::State& st, std::size_t rows) {
+void train_step(benchmark::State& st, std::size_t rows, std::size_t threads = 1) {
   constexpr std::size_t in = Model<Net>::in_features;
   constexpr std::size_t out = Model<Net>::out_features;
   Model<Net> model{seed(1)};
   model.train();
+  ThreadPool pool(threads);
+  if (threads > 1) model.set_thread_pool(&pool);
   optim::SGD opt(model, {.lr = 1e-3f});
   Batch<in> x(rows);
   fill_uniform(x.data(), x.size(), 13);
@@ -162,6 +166,27 @@ void register_workload(const std::string& w, std::size_t tp_rows, double flops, 
                                  [=](benchmark::State& st) { train_step<Net, false>(st, train_rows); });
 }
 
+// The same throughput and training step with a ThreadPool of `threads`
+// (core/thread_pool.hpp), for the workloads whose products are large enough to
+// be split; run on as many cores (bench/run.sh: taskset over two cores), timed
+// by the wall clock.
+template <class Net>
+void register_threaded(const std::string& w, std::size_t tp_rows, double flops, std::size_t train_rows,
+                       std::size_t threads, bool classify = false) {
+  const std::string p = "ctnn-" + std::to_string(threads) + "threads/" + w + "/";
+  benchmark::RegisterBenchmark((p + "throughput").c_str(), [=](benchmark::State& st) {
+    throughput<Net>(st, tp_rows, flops, threads);
+  })->UseRealTime();
+  if (classify)
+    benchmark::RegisterBenchmark((p + "train").c_str(), [=](benchmark::State& st) {
+      train_step<Net, true>(st, train_rows, threads);
+    })->UseRealTime();
+  else
+    benchmark::RegisterBenchmark((p + "train").c_str(), [=](benchmark::State& st) {
+      train_step<Net, false>(st, train_rows, threads);
+    })->UseRealTime();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,6 +199,9 @@ int main(int argc, char** argv) {
   register_workload<W1Module>("W1", throughput_batch, flops_w1, train_batch, false, "ctnn-module");
   register_workload<W2Module>("W2", throughput_batch, flops_w2, train_batch_w2, false, "ctnn-module");
   benchmark::RegisterBenchmark("ctnn/sine/task", sine_task)->Unit(benchmark::kMillisecond);
+  register_threaded<W3>("W3", throughput_batch, flops_w3, train_batch, 2, true);
+  register_threaded<W4>("W4", throughput_batch, flops_w4, train_batch, 2);
+  register_threaded<W5>("W5", throughput_batch_w5, flops_w5, train_batch, 2);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes docs/performance.md (and the PNG plot) from the results of one
-bench/run.sh run: peak.json, ctnn.json, eigen.json (Google Benchmark JSON),
+bench/run.sh run: peak.json, ctnn.json, ctnn_threads.json, eigen.json (Google Benchmark JSON),
 torch.json (bench_torch.py), compile.json (compile/measure.py) and the run's
 meta files (commands.txt, start.txt, loadavg_*.txt).
 
@@ -49,6 +49,8 @@ def load_gbench(path, results, timekey):
     cvs = {}
     for b in data.get("benchmarks", []):
         name = b.get("run_name", b["name"])
+        if name.endswith("/real_time"):  # UseRealTime() adds it to the name
+            name = name[: -len("/real_time")]
         if b.get("run_type") == "aggregate" and b.get("aggregate_name") == "cv":
             cvs[name] = b[timekey]
             continue
@@ -199,6 +201,24 @@ class Report:
                 rows.append([f"{w} {WORKLOAD_TEXT[w]}", m, fmt_time(a) + self.mark("ctnn", w, m),
                              fmt_time(b) + self.mark("ctnn-module", w, m), fmt_ratio(b, a)])
         return table(header, rows) if rows else "(not measured)"
+
+    def threads_table(self):
+        """ctnn with a ThreadPool of 2 on both cores (wall clock) against one
+        thread on one core (the tables above)."""
+        header = ["workload", "measure", "1 thread", "2 threads", "speed-up", "2 threads GFLOP/s (of 2 cores' peak)"]
+        rows = []
+        for w in WORKLOADS:
+            for m in ("throughput", "train"):
+                one, two = self.t("ctnn", w, m), self.t("ctnn-2threads", w, m)
+                if one is None or two is None:
+                    continue
+                flops = FLOPS[w] * TP_BATCH[w] if m == "throughput" else TRAIN_FLOPS[w] * TRAIN_BATCH[w]
+                g = flops / two
+                of_peak = f"{100 * g / (2 * self.peak):.0f} %" if self.peak else "—"
+                rows.append([f"{w} {WORKLOAD_TEXT[w]}", "forward" if m == "throughput" else "training step",
+                             fmt_time(one) + self.mark("ctnn", w, m), fmt_time(two) + self.mark("ctnn-2threads", w, m),
+                             f"{one / two:.2f}x", f"{g:.3g} ({of_peak})"])
+        return table(header, rows) if rows else "(not measured: ctnn_threads.json is missing)"
 
     def sine_table(self):
         header = ["system", "time to MSE < 0.02", "epochs", "final loss", "time per epoch", "ctnn speed-up"]
@@ -447,6 +467,8 @@ def main():
     peak_ctx = load_gbench(os.path.join(R, "peak.json"), res, timekey) or {}
     ctnn_ctx = load_gbench(os.path.join(R, "ctnn.json"), res, timekey) or {}
     load_gbench(os.path.join(R, "eigen.json"), res, timekey)
+    # Two threads: the wall clock (a thread's CPU time would leave out the other's).
+    load_gbench(os.path.join(R, "ctnn_threads.json"), res, "real_time")
     torch_ctx = load_gbench(os.path.join(R, "torch.json"), res, timekey) or {}
 
     def rate_of(name):
@@ -545,6 +567,14 @@ def main():
     L.append("Nominal GFLOP/s of a step (forward 2 · In · Out, weight gradient 2 · In · Out, input gradient "
              "2 · In · Out for every Linear but the first) and its fraction of peak:\n")
     L.append(rep.gflops_table("train") + "\n")
+
+    L.append("## Two threads\n")
+    L.append("The same forward and training step with a `ThreadPool` of 2 given to the model "
+             "(`model.set_thread_pool(&pool)`; [kernels.md](kernels.md#threads)), run over both cores "
+             "(`taskset -c 0,1`) and timed by the wall clock, against one thread on one core from the tables above. "
+             "Each product of at least 2^21 multiply-adds splits its columns between the threads (the same bits as "
+             "one thread); W1, W2 and W6 have none that large. Not a target of issue 6 (its targets are single-thread).\n")
+    L.append(rep.threads_table() + "\n")
 
     L.append("## (d) The sine task\n")
     L.append("The tutorial's SineNet on 200 points x ~ U(0, 2π), y = sin x + 0.1 · noise, full batch, MSE, SGD lr 0.05, "

@@ -73,7 +73,10 @@ GB=(--benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true --be
     --benchmark_out_format=json)
 
 run "${PIN[@]}" "$BUILD/bench/peak_fma" "${GB[@]}" --benchmark_out="$OUT/peak.json"
-run "${PIN[@]}" "$BUILD/bench/bench_ctnn" "${GB[@]}" --benchmark_out="$OUT/ctnn.json"
+run "${PIN[@]}" "$BUILD/bench/bench_ctnn" "${GB[@]}" --benchmark_filter=-threads/ --benchmark_out="$OUT/ctnn.json"
+# ctnn with a ThreadPool of 2 (core/thread_pool.hpp), on the two cores: wall-clock time.
+run taskset -c 0,1 "$BUILD/bench/bench_ctnn" "${GB[@]}" --benchmark_filter=threads/ \
+  --benchmark_out="$OUT/ctnn_threads.json"
 run "${PIN[@]}" "$BUILD/bench/bench_eigen" "${GB[@]}" --benchmark_out="$OUT/eigen.json"
 run env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 "${PIN[@]}" \
   $PY bench/bench_torch.py --out "$OUT/torch.json" --reps "$REPS" --min-time "$MIN_TIME"

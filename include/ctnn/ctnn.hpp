@@ -6,6 +6,7 @@
 #include "ctnn/core/inference_model.hpp"
 #include "ctnn/core/model.hpp"
 #include "ctnn/core/rng.hpp"
+#include "ctnn/core/thread_pool.hpp"
 
 #include "ctnn/layers/activation.hpp"
 #include "ctnn/layers/batch_norm.hpp"

@@ -110,7 +110,7 @@ struct FusedLinearActivation {
   static void forward_into(const Context& c, const float* x, float* z, float* y, std::size_t n) {
     kernels::linear_forward<function, In, Out>(c.arch, c.params + linear::weight_offset,
                                                linear::has_bias ? c.params + linear::bias_offset : nullptr, x, z, y,
-                                               n);
+                                               n, c.pool);
   }
 
   /// dy: gradient of the activation's output; dz: room for the Linear's output
@@ -122,8 +122,9 @@ struct FusedLinearActivation {
     kernels::dispatch(c.arch, [&](auto tag) {
       kernels::activation_backward<function, Out>(tag, z, y, dy, dz, n,
                                                   train_bias ? c.grads + linear::bias_offset : nullptr);
-      if (train_weight) kernels::linear_backward_weight<In, Out>(tag, x, dz, c.grads + linear::weight_offset, n);
-      if (dx) kernels::linear_backward_input<In, Out>(tag, c.params + linear::weight_offset, dz, dx, n);
+      if (train_weight)
+        kernels::linear_backward_weight<In, Out>(tag, x, dz, c.grads + linear::weight_offset, n, c.pool);
+      if (dx) kernels::linear_backward_input<In, Out>(tag, c.params + linear::weight_offset, dz, dx, n, c.pool);
     });
   }
 };

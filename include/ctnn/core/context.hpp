@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "ctnn/core/rng.hpp"
+#include "ctnn/core/thread_pool.hpp"
 #include "ctnn/kernels/arch.hpp"
 
 namespace ctnn {
@@ -21,6 +22,7 @@ struct Context {
   Generator* generator = nullptr;     // dropout masks
   bool training = false;
   kernels::Arch arch = kernels::Arch::automatic;  // the instruction set the model chose (kernels/arch.hpp)
+  ThreadPool* pool = nullptr;         // threads for large products, if the model was given some
 
   /// The same context moved to a child whose storage starts at the given offsets
   /// (in floats, floats, counters, and parameter tensors).

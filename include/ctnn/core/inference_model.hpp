@@ -61,8 +61,10 @@ class InferenceModel {
   using input_type = typename model_type::input_type;
   using output_type = Batch<out_features>;
 
-  /// Copies `model`'s parameters, buffers and architecture, and packs.
-  explicit InferenceModel(const model_type& model) : arch_(model.arch()) { refresh(model); }
+  /// Copies `model`'s parameters, buffers, architecture and thread pool, and packs.
+  explicit InferenceModel(const model_type& model) : arch_(model.arch()), pool_(model.thread_pool()) {
+    refresh(model);
+  }
 
   /// Copies `model`'s parameters and buffers again and re-packs (after a
   /// training step or a load). Allocates nothing.
@@ -105,6 +107,11 @@ class InferenceModel {
   /// not depend on the architecture.
   void set_arch(kernels::Arch a) { arch_ = kernels::require_available(a, "set_arch"); }
 
+  /// The pool over which batches split their large products (Model::set_thread_pool);
+  /// single rows never use it.
+  void set_thread_pool(ThreadPool* pool) { pool_ = pool; }
+  ThreadPool* thread_pool() const { return pool_; }
+
   /// The snapshot's parameters, in Model's layout (what refresh() copied).
   std::span<const float, num_params> parameters() const {
     return std::span<const float, num_params>(params_.data(), num_params);
@@ -115,7 +122,7 @@ class InferenceModel {
     // Evaluation never writes gradients; `grads` points at the parameters only
     // so that moving the Context to a child stays pointer arithmetic on a buffer.
     return Context{params_.data(), params_.data(), buffers_.data(), counters_.data(), requires_grad_.data(),
-                   &generator_, false, arch_};
+                   &generator_, false, arch_, pool_};
   }
 
   void run_row(const float* x, float* y) {
@@ -132,6 +139,7 @@ class InferenceModel {
   std::array<bool, model_type::num_param_tensors> requires_grad_{};  // all false: nothing trains here
   Generator generator_;  // never drawn from in evaluation (dropout is off)
   kernels::Arch arch_;
+  ThreadPool* pool_ = nullptr;
   // One tile's evaluation workspace; its first workspace_floats serve a row.
   detail::FloatStorage<tile_rows * layer::workspace_floats, false> workspace_;
 };

@@ -34,6 +34,7 @@
 #include "ctnn/core/named_outputs.hpp"
 #include "ctnn/core/rng.hpp"
 #include "ctnn/core/submodule.hpp"
+#include "ctnn/core/thread_pool.hpp"
 #include "ctnn/module/module.hpp"
 #include "ctnn/train/optim/parameter_view.hpp"
 
@@ -432,10 +433,19 @@ class Model : public detail::GraphOwner {
   /// compiled in; `automatic` means the best available.
   void set_arch(kernels::Arch a) { arch_ = kernels::require_available(a, "set_arch"); }
 
+  /// Splits this model's large matrix products (forward and backward, those of
+  /// at least 2^21 multiply-adds) over `pool`'s threads from now on; nullptr:
+  /// one thread again, the default. Each thread computes whole columns of a
+  /// product, so the results are the same bits with or without a pool. The
+  /// pool is the caller's, and must outlive its use here; one pool may serve
+  /// several models used from one thread. A copy of the model starts without.
+  void set_thread_pool(ThreadPool* pool) { pool_ = pool; }
+  ThreadPool* thread_pool() const { return pool_; }
+
   /// The Context of the whole model (for kernels, hooks and tools).
   Context context() {
     return Context{params_.data(), grads_.data(), buffers_.data(), counters_.data(), requires_grad_.data(),
-                   &generator_, training_, arch_};
+                   &generator_, training_, arch_, pool_};
   }
 
  private:
@@ -538,6 +548,7 @@ class Model : public detail::GraphOwner {
   Generator generator_;
   bool training_ = true;  // as PyTorch: a new module is in training mode
   kernels::Arch arch_ = kernels::default_arch();  // chosen once per model (kernels/arch.hpp)
+  ThreadPool* pool_ = nullptr;                    // set_thread_pool(); none by default
   FloatBlock eval_workspace_ = make_eval_workspace();
   FloatBlock training_workspace_;
   std::size_t training_rows_ = 0;

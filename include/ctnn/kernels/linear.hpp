@@ -5,7 +5,9 @@
 //   bias_backward           db += Σ_rows dy
 // Row-major throughout: x[n, In], y[n, Out], w[Out, In] (PyTorch's layout).
 // Each takes the Arch from the layer's Context (one switch per call) or an
-// xsimd tag (kernels/detail/body/linear.hpp) to call one architecture directly.
+// xsimd tag (kernels/detail/body/linear.hpp) to call one architecture directly,
+// and optionally the model's ThreadPool (core/thread_pool.hpp), over which a
+// large product splits its columns.
 #pragma once
 
 #include <cstddef>
@@ -18,18 +20,20 @@ namespace ctnn::kernels {
 
 template <class Act, std::size_t In, std::size_t Out>
 inline void linear_forward(Arch a, const float* w, const float* bias, const float* x, float* z, float* y,
-                           std::size_t n) {
-  dispatch(a, [&](auto tag) { linear_forward<Act, In, Out>(tag, w, bias, x, z, y, n); });
+                           std::size_t n, ThreadPool* pool = nullptr) {
+  dispatch(a, [&](auto tag) { linear_forward<Act, In, Out>(tag, w, bias, x, z, y, n, pool); });
 }
 
 template <std::size_t In, std::size_t Out>
-inline void linear_backward_input(Arch a, const float* w, const float* dy, float* dx, std::size_t n) {
-  dispatch(a, [&](auto tag) { linear_backward_input<In, Out>(tag, w, dy, dx, n); });
+inline void linear_backward_input(Arch a, const float* w, const float* dy, float* dx, std::size_t n,
+                                  ThreadPool* pool = nullptr) {
+  dispatch(a, [&](auto tag) { linear_backward_input<In, Out>(tag, w, dy, dx, n, pool); });
 }
 
 template <std::size_t In, std::size_t Out>
-inline void linear_backward_weight(Arch a, const float* x, const float* dy, float* dw, std::size_t n) {
-  dispatch(a, [&](auto tag) { linear_backward_weight<In, Out>(tag, x, dy, dw, n); });
+inline void linear_backward_weight(Arch a, const float* x, const float* dy, float* dw, std::size_t n,
+                                   ThreadPool* pool = nullptr) {
+  dispatch(a, [&](auto tag) { linear_backward_weight<In, Out>(tag, x, dy, dw, n, pool); });
 }
 
 template <std::size_t Out>

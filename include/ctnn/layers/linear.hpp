@@ -33,16 +33,17 @@ struct Linear : LeafDefaults, FixedSpec<Linear<In, Out, Bias>> {
 
   static void forward(const Context& c, const float* x, float* y, std::size_t n, float*) {
     kernels::linear_forward<kernels::NoActivation, In, Out>(c.arch, c.params + weight_offset,
-                                                            Bias ? c.params + bias_offset : nullptr, x, nullptr, y, n);
+                                                            Bias ? c.params + bias_offset : nullptr, x, nullptr, y, n,
+                                                            c.pool);
   }
 
   static void backward(const Context& c, const float* x, const float*, const float* dy, float* dx,
                        std::size_t n, float*, float*) {
     kernels::dispatch(c.arch, [&](auto tag) {
-      if (c.requires_grad[0]) kernels::linear_backward_weight<In, Out>(tag, x, dy, c.grads + weight_offset, n);
+      if (c.requires_grad[0]) kernels::linear_backward_weight<In, Out>(tag, x, dy, c.grads + weight_offset, n, c.pool);
       if constexpr (Bias)
         if (c.requires_grad[1]) kernels::bias_backward<Out>(tag, dy, c.grads + bias_offset, n);
-      if (dx) kernels::linear_backward_input<In, Out>(tag, c.params + weight_offset, dy, dx, n);
+      if (dx) kernels::linear_backward_input<In, Out>(tag, c.params + weight_offset, dy, dx, n, c.pool);
     });
   }
 

@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "ctnn/core/thread_pool.hpp"
 #include "ctnn/kernels/activation_forms.hpp"
 #include "ctnn/kernels/arch.hpp"
 #include "ctnn/kernels/row_layout.hpp"

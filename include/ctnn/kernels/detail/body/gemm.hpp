@@ -276,8 +276,8 @@ CTNN_INLINE void for_each_panel(std::size_t i0, std::size_t rows, F&& f) {
   if (rest & 1) f.template operator()<1>(i0 + i, i);
 }
 
-/// C[M, N] (op)= A[M, K] · B[K, N]; B(k, j) = b[k·ldb + j], or b[j·ldb + k]
-/// when b_transposed.
+/// C[M, N] (op)= A[M, K] · B[K, N] in the columns [j_begin, j_end) (whole
+/// panels of NR); B(k, j) = b[k·ldb + j], or b[j·ldb + k] when b_transposed.
 ///
 /// for each K block of KC:
 ///   for each block of MC rows: pack A (a copy, rows KC + 16 floats apart)
@@ -291,7 +291,8 @@ CTNN_INLINE void for_each_panel(std::size_t i0, std::size_t rows, F&& f) {
 /// when partial, or when its rows collide and more than four row panels read it.
 template <bool pack, std::size_t NV, ALayout AL, class Epilogue>
 inline void gemm_blocks(std::size_t M, std::size_t N, std::size_t K, const float* a, std::size_t lda,
-                        const float* b, std::size_t ldb, bool b_transposed, const Epilogue& epilogue) {
+                        const float* b, std::size_t ldb, bool b_transposed, const Epilogue& epilogue,
+                        std::size_t j_begin, std::size_t j_end) {
   constexpr std::size_t NR = NV * lanes;
   constexpr std::size_t MR = gemm_mr<NV>;
   static_assert(gemm_mc % MR == 0);
@@ -313,7 +314,7 @@ inline void gemm_blocks(std::size_t M, std::size_t N, std::size_t K, const float
         for_each_panel<MR>(m0, mc, [&]<std::size_t R>(std::size_t i, std::size_t offset) CTNN_LAMBDA_INLINE {
           pack_a<R, AL>(AL == ALayout::row_major ? ak + i * lda : ak + i, lda, kc, a_block + offset * a_panel_step);
         });
-      for (std::size_t j0 = 0; j0 < N; j0 += NR) {
+      for (std::size_t j0 = j_begin; j0 < j_end; j0 += NR) {
         const std::size_t nr = std::min(NR, N - j0);
         const float* bp = b_panel;
         std::size_t bld = NR;
@@ -339,16 +340,33 @@ inline void gemm_blocks(std::size_t M, std::size_t N, std::size_t K, const float
   }
 }
 
+/// Multiply-adds below which a product runs on one thread even with a pool:
+/// about 20 us of work for one AVX-512 core at its peak (more with narrower
+/// vectors), against a few us to hand the parts over and wake a worker.
+inline constexpr std::size_t gemm_parallel_min_fmas = std::size_t{1} << 21;
+
 template <std::size_t NV, ALayout AL, class Epilogue>
 inline void gemm(std::size_t M, std::size_t N, std::size_t K, const float* a, std::size_t lda, const float* b,
-                 std::size_t ldb, bool b_transposed, const Epilogue& epilogue) {
+                 std::size_t ldb, bool b_transposed, const Epilogue& epilogue, ThreadPool* pool = nullptr) {
   // A is packed when its rows collide in L1 and at least three column panels
   // read it; otherwise it is read in place (the copy would cost more than it
   // saves: measured on W3's layers, 784 and 256 features).
-  if (gemm_rows_collide(lda) && N > 2 * NV * lanes)
-    gemm_blocks<true, NV, AL>(M, N, K, a, lda, b, ldb, b_transposed, epilogue);
-  else
-    gemm_blocks<false, NV, AL>(M, N, K, a, lda, b, ldb, b_transposed, epilogue);
+  const bool pack_a = gemm_rows_collide(lda) && N > 2 * NV * lanes;
+  const auto columns = [&](std::size_t j_begin, std::size_t j_end) {
+    if (pack_a) gemm_blocks<true, NV, AL>(M, N, K, a, lda, b, ldb, b_transposed, epilogue, j_begin, j_end);
+    else gemm_blocks<false, NV, AL>(M, N, K, a, lda, b, ldb, b_transposed, epilogue, j_begin, j_end);
+  };
+  // With a pool, each thread takes a run of whole column panels: every element
+  // of C is still summed by one thread in the same order, so the bits do not
+  // depend on the number of threads.
+  constexpr std::size_t NR = NV * lanes;
+  const std::size_t panels = (N + NR - 1) / NR;
+  const std::size_t parts = pool && M * N * K >= gemm_parallel_min_fmas ? std::min(pool->size(), panels) : 1;
+  if (parts <= 1) return columns(0, N);
+  pool->run(parts, [&](std::size_t part) {
+    const std::size_t first = panels * part / parts, last = panels * (part + 1) / parts;
+    columns(first * NR, std::min(N, last * NR));
+  });
 }
 
 }  // namespace ctnn::kernels::CTNN_KERNELS_NS

@@ -291,10 +291,11 @@ CTNN_INLINE void backward_input_narrow(const float* w, const float* dy, float* d
 namespace ctnn::kernels {
 
 /// y[n, Out] = act(x[n, In] · wᵀ + bias); z receives x · wᵀ + bias too unless
-/// it is null; bias may be null.
+/// it is null; bias may be null. `pool` (optional) splits a large product's
+/// columns over its threads (the same bits).
 template <class Act, std::size_t In, std::size_t Out>
 void linear_forward(CTNN_KERNELS_TAG, const float* w, const float* bias, const float* x, float* z, float* y,
-                    std::size_t n) {
+                    std::size_t n, ThreadPool* pool = nullptr) {
   using namespace CTNN_KERNELS_NS;
   if constexpr (Out == 1) {
     forward_single_output<Act, In>(w, bias, x, z, y, n);
@@ -308,32 +309,34 @@ void linear_forward(CTNN_KERNELS_TAG, const float* w, const float* bias, const f
       forward_narrow<Act, In, Out>(w, bias, x, z, y, n);
     } else {
       constexpr std::size_t nv = Out > lanes ? 2 : 1;
-      gemm<nv, ALayout::row_major>(n, Out, In, x, In, w, In, true, LinearEpilogue<Act>{y, z, bias, Out});
+      gemm<nv, ALayout::row_major>(n, Out, In, x, In, w, In, true, LinearEpilogue<Act>{y, z, bias, Out}, pool);
     }
   }
 }
 
 /// dx[n, In] = dy[n, Out] · w (overwrites dx).
 template <std::size_t In, std::size_t Out>
-void linear_backward_input(CTNN_KERNELS_TAG, const float* w, const float* dy, float* dx, std::size_t n) {
+void linear_backward_input(CTNN_KERNELS_TAG, const float* w, const float* dy, float* dx, std::size_t n,
+                           ThreadPool* pool = nullptr) {
   using namespace CTNN_KERNELS_NS;
   if constexpr (narrow_layer<In, Out>) {
     backward_input_narrow<In, Out>(w, dy, dx, n);
   } else {
     constexpr std::size_t nv = In > lanes ? 2 : 1;
-    gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false, StoreC{dx, In, false});
+    gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false, StoreC{dx, In, false}, pool);
   }
 }
 
 /// dw[Out, In] += dy[n, Out]ᵀ · x[n, In].
 template <std::size_t In, std::size_t Out>
-void linear_backward_weight(CTNN_KERNELS_TAG, const float* x, const float* dy, float* dw, std::size_t n) {
+void linear_backward_weight(CTNN_KERNELS_TAG, const float* x, const float* dy, float* dw, std::size_t n,
+                            ThreadPool* pool = nullptr) {
   using namespace CTNN_KERNELS_NS;
   if constexpr (narrow_layer<In, Out>) {
     backward_weight_narrow<In, Out>(x, dy, dw, n);
   } else {
     constexpr std::size_t nv = In > lanes ? 2 : 1;
-    gemm<nv, ALayout::col_major>(Out, In, n, dy, Out, x, In, false, StoreC{dw, In, true});
+    gemm<nv, ALayout::col_major>(Out, In, n, dy, Out, x, In, false, StoreC{dw, In, true}, pool);
   }
 }
 

@@ -17,8 +17,6 @@ inline constexpr std::size_t row_chains = 8;
 /// Output vectors accumulated at once (each k adds x[k]·wᵀ[k, :] to all of
 /// them): most of the vector registers, leaving room for x[k] and w's vectors.
 inline constexpr std::size_t row_block_vectors = CTNN_KERNELS_ISA == CTNN_ISA_AVX512 ? 16 : 8;
-/// Inputs from which a row kernel reads wᵀ as two streams (see row_columns_block).
-inline constexpr std::size_t row_two_streams_from = 64;
 
 /// acc[0][v] = Σ_p acc[p][v] over the first Count partial sums, pairwise
 /// (halves folded onto halves, so the adds of one level are independent).
@@ -34,18 +32,30 @@ CTNN_INLINE void fold_parts(V (&acc)[Parts][Block]) {
   }
 }
 
+/// acc[p][v] += x[k]·wᵀ[k, first + v·lanes ...] for v < Block.
+template <std::size_t Stride, std::size_t Parts, std::size_t Block>
+CTNN_INLINE void row_add_input(V (&acc)[Parts][Block], std::size_t p, const float* wt, const float* x, std::size_t k,
+                               std::size_t first) {
+  const V xk = splat(x[k]);
+#pragma GCC unroll 16
+  for (std::size_t v = 0; v < Block; ++v) acc[p][v] = fma(xk, load(wt + k * Stride + first + v * lanes), acc[p][v]);
+}
+
 /// Outputs [first, first + Block·lanes) of one row from wᵀ: y = act(b + Σ_k x[k]·wᵀ[k, :]).
-/// The k's are split into `parts` contiguous ranges summed side by side (then
-/// added pairwise): with few output vectors so that the FMAs form row_chains
-/// independent chains, and with long inputs at least two, so that two streams
-/// of wᵀ's rows are read at once (W3 from L2: 8.7 -> 7.1 us per row, even with
-/// 2 x 16 accumulators on AVX-512; W4 unchanged).
+/// With few output vectors the k's are dealt round-robin to `parts` partial
+/// sums (added pairwise at the end), so that the FMAs form row_chains
+/// independent chains. wᵀ's rows are read in order, one stream, one k-round
+/// (at most 16 vectors, 1 KiB) per loop iteration: a layer too big for L1
+/// streams from L2 at close to the read bandwidth only in that shape. Measured
+/// on the W4 and W3 rows (AVX-512, processes interleaved): k split into two
+/// contiguous halves read side by side, 4.47 / 6.73 us; one stream unrolled to
+/// 32 vectors per iteration, 2.55 / 8.19 us; one stream as here, 2.47 / 6.57 us
+/// (W4 streams its 516 KiB in 2.4 us at the L2 read rate).
 template <class Act, std::size_t In, std::size_t Out, std::size_t Block>
 CTNN_INLINE void row_columns_block(const float* wt, const float* x, float* y, std::size_t first) {
   constexpr std::size_t stride = row_padded(Out);
-  constexpr std::size_t parts =
-      std::min(In, std::max<std::size_t>(In >= row_two_streams_from ? 2 : 1, (row_chains + Block - 1) / Block));
-  constexpr std::size_t chunk = In / parts;
+  constexpr std::size_t parts = std::min(In, (row_chains + Block - 1) / Block);
+  constexpr std::size_t rounds = In / parts;
   const float* bias = wt + In * stride;
   V acc[parts][Block];
 #pragma GCC unroll 16
@@ -54,23 +64,12 @@ CTNN_INLINE void row_columns_block(const float* wt, const float* x, float* y, st
   for (std::size_t p = 1; p < parts; ++p)
 #pragma GCC unroll 16
     for (std::size_t v = 0; v < Block; ++v) acc[p][v] = V{};
-#pragma GCC unroll 4
-  for (std::size_t r = 0; r < chunk; ++r) {
+#pragma GCC unroll 1
+  for (std::size_t r = 0; r < rounds; ++r)
 #pragma GCC unroll 8
-    for (std::size_t p = 0; p < parts; ++p) {
-      const std::size_t k = p * chunk + r;
-      const V xk = splat(x[k]);
-#pragma GCC unroll 16
-      for (std::size_t v = 0; v < Block; ++v) acc[p][v] = fma(xk, load(wt + k * stride + first + v * lanes), acc[p][v]);
-    }
-  }
+    for (std::size_t p = 0; p < parts; ++p) row_add_input<stride>(acc, p, wt, x, r * parts + p, first);
 #pragma GCC unroll 8
-  for (std::size_t p = 0; p < In % parts; ++p) {
-    const std::size_t k = parts * chunk + p;
-    const V xk = splat(x[k]);
-#pragma GCC unroll 16
-    for (std::size_t v = 0; v < Block; ++v) acc[p][v] = fma(xk, load(wt + k * stride + first + v * lanes), acc[p][v]);
-  }
+  for (std::size_t p = 0; p < In % parts; ++p) row_add_input<stride>(acc, p, wt, x, rounds * parts + p, first);
   fold_parts<parts>(acc);
 #pragma GCC unroll 16
   for (std::size_t v = 0; v < Block; ++v) store(y + first + v * lanes, activation_f<Act>(acc[0][v]));
