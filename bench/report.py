@@ -572,7 +572,7 @@ def main():
     L.append("The same forward and training step with a `ThreadPool` of 2 given to the model "
              "(`model.set_thread_pool(&pool)`; [kernels.md](kernels.md#threads)), run over both cores "
              "(`taskset -c 0,1`) and timed by the wall clock, against one thread on one core from the tables above. "
-             "Each product of at least 2^21 multiply-adds splits its columns between the threads (the same bits as "
+             "Each product of at least 2^21 multiply-adds splits its rows or columns between the threads (the same bits as "
              "one thread); W1, W2 and W6 have none that large. Not a target of issue 6 (its targets are single-thread).\n")
     L.append(rep.threads_table() + "\n")
 

@@ -122,7 +122,7 @@ TEST(Threads, EvaluationGivesTheSameBitsOnEveryArchitecture) {
   for (kernels::Arch arch : available_archs()) {
     for (std::size_t threads : {2, 3, 8}) {  // 8: more threads than some products have panels
       // Two models with the same parameters, so that neither's workspace holds
-      // the other's results: a column the threads left unwritten would differ.
+      // the other's results: a row or column the threads left unwritten would differ.
       Model<Wide> alone_model{seed(5)}, split_model{seed(5)};
       for (Model<Wide>* m : {&alone_model, &split_model}) {
         m->eval();

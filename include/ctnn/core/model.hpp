@@ -435,10 +435,11 @@ class Model : public detail::GraphOwner {
 
   /// Splits this model's large matrix products (forward and backward, those of
   /// at least 2^21 multiply-adds) over `pool`'s threads from now on; nullptr:
-  /// one thread again, the default. Each thread computes whole columns of a
-  /// product, so the results are the same bits with or without a pool. The
-  /// pool is the caller's, and must outlive its use here; one pool may serve
-  /// several models used from one thread. A copy of the model starts without.
+  /// one thread again, the default. Each thread computes whole rows or whole
+  /// columns of a product, so the results are the same bits with or without a
+  /// pool. The pool is the caller's, and must outlive its use here; models
+  /// may share one (a pool busy with one model's product runs another's on
+  /// its caller's thread). A copy of the model starts without.
   void set_thread_pool(ThreadPool* pool) { pool_ = pool; }
   ThreadPool* thread_pool() const { return pool_; }
 

@@ -1,5 +1,5 @@
-// ThreadPool: a fixed set of worker threads, made once, that the large matrix
-// products of a model can split their columns over (kernels/detail/body/gemm.hpp).
+// ThreadPool: a fixed set of worker threads, made once, over which the large
+// matrix products of a model split their rows or columns (kernels/detail/body/gemm.hpp).
 // Off unless a model is given one (Model::set_thread_pool); the batch-1 paths
 // and the kernels of narrow layers never use it.
 //

@@ -7,7 +7,7 @@
 // Each takes the Arch from the layer's Context (one switch per call) or an
 // xsimd tag (kernels/detail/body/linear.hpp) to call one architecture directly,
 // and optionally the model's ThreadPool (core/thread_pool.hpp), over which a
-// large product splits its columns.
+// large product splits its rows or columns.
 #pragma once
 
 #include <cstddef>

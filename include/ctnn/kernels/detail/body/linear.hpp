@@ -292,7 +292,7 @@ namespace ctnn::kernels {
 
 /// y[n, Out] = act(x[n, In] · wᵀ + bias); z receives x · wᵀ + bias too unless
 /// it is null; bias may be null. `pool` (optional) splits a large product's
-/// columns over its threads (the same bits).
+/// rows or columns over its threads (the same bits).
 template <class Act, std::size_t In, std::size_t Out>
 void linear_forward(CTNN_KERNELS_TAG, const float* w, const float* bias, const float* x, float* z, float* y,
                     std::size_t n, ThreadPool* pool = nullptr) {
