@@ -53,6 +53,7 @@ TEST(ThreadPool, PoolsStartAndStopWhetherTheirWorkersSpinOrSleep) {
   }
   ThreadPool idle(2);  // destroyed without a job
   EXPECT_EQ(idle.jobs(), 0u);
+  EXPECT_EQ(ThreadPool::for_hardware().size(), std::max(1u, std::thread::hardware_concurrency()));
 }
 
 TEST(ThreadPool, BadSizesSayWhatWasExpected) {
