@@ -110,7 +110,7 @@ TEST(ThreadPool, ACallerFindingThePoolBusyRunsItsPartsItself) {
 // dozen rows (300 x 257 x 37 rows = 2.85 M multiply-adds), odd widths.
 using Wide = Sequential<Linear<300, 257>, ReLU, Linear<257, 129>, Tanh, Linear<129, 37>>;
 
-template <class Net, std::size_t In>
+template <class Net>
 std::vector<float> forward_eval(Model<Net>& model, const std::vector<float>& x, std::size_t rows) {
   std::vector<float> y(rows * Model<Net>::out_features);
   model.forward_into(x.data(), y.data(), rows);
@@ -133,9 +133,9 @@ TEST(Threads, EvaluationGivesTheSameBitsOnEveryArchitecture) {
       split_model.set_thread_pool(&pool);
       for (std::size_t rows : {1, 5, 37, 300}) {
         const std::vector<float> x = random_values(rows * 300, static_cast<std::uint32_t>(rows));
-        const std::vector<float> alone = forward_eval<Wide, 300>(alone_model, x, rows);
+        const std::vector<float> alone = forward_eval(alone_model, x, rows);
         const std::size_t jobs_before = pool.jobs();
-        const std::vector<float> split = forward_eval<Wide, 300>(split_model, x, rows);
+        const std::vector<float> split = forward_eval(split_model, x, rows);
         EXPECT_TRUE(same_bits(alone.data(), split.data(), alone.size()))
             << kernels::arch_name(arch) << ", " << threads << " threads, " << rows << " rows";
         // The first product reaches the threshold from 28 rows on; one row never does.
