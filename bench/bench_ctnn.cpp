@@ -145,6 +145,56 @@ void sine_task(benchmark::State& st) {
   st.counters["final_loss"] = last;
 }
 
+// The GEMM alone, for docs/performance.md's account of the missed throughput
+// targets: how close its register tile comes to the peak FMA rate when
+// everything is in L1, and how much of that W5's and W3's layers keep.
+//   tile-L1          dx[12, 32] = dy[12, 256] · w[256, 32] (linear_backward_input):
+//                    A, B and C in L1, B read in place, one K block
+//   forward-512x256x1024    Linear<256, 1024> + ReLU, 512 rows: W5's width and
+//                    batch, one K block (B, the weights, packed transposed)
+//   forward-512x1024x1024   Linear<1024, 1024> + ReLU, 512 rows: one layer of W5
+//                    (four K blocks: C's partial sums go out and come back)
+//   forward-256x784x256     Linear<784, 256> + ReLU, 256 rows: W3's first layer
+template <std::size_t In, std::size_t Out>
+void kernel_forward(benchmark::State& st, std::size_t rows) {
+  std::vector<float> w(In * Out), b(Out), x(rows * In), y(rows * Out);
+  fill_uniform(w.data(), w.size(), 3);
+  fill_uniform(b.data(), b.size(), 5);
+  fill_uniform(x.data(), x.size(), 7);
+  const kernels::Arch arch = kernels::best_arch();
+  for (auto _ : st) {
+    kernels::linear_forward<ReLU, In, Out>(arch, w.data(), b.data(), x.data(), nullptr, y.data(), rows);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  st.counters["GFLOPs"] = benchmark::Counter(2.0 * static_cast<double>(rows * In * Out) * 1e-9,
+                                             benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void kernel_tile_in_l1(benchmark::State& st) {
+  constexpr std::size_t rows = 12, In = 32, Out = 256;
+  std::vector<float> w(Out * In), dy(rows * Out), dx(rows * In);
+  fill_uniform(w.data(), w.size(), 3);
+  fill_uniform(dy.data(), dy.size(), 5);
+  const kernels::Arch arch = kernels::best_arch();
+  for (auto _ : st) {
+    kernels::linear_backward_input<In, Out>(arch, w.data(), dy.data(), dx.data(), rows);
+    benchmark::DoNotOptimize(dx.data());
+    benchmark::ClobberMemory();
+  }
+  st.counters["GFLOPs"] = benchmark::Counter(2.0 * rows * In * Out * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void register_kernels() {
+  benchmark::RegisterBenchmark("ctnn-kernel/tile-L1", kernel_tile_in_l1);
+  benchmark::RegisterBenchmark("ctnn-kernel/forward-512x256x1024",
+                               [](benchmark::State& st) { kernel_forward<256, 1024>(st, 512); });
+  benchmark::RegisterBenchmark("ctnn-kernel/forward-512x1024x1024",
+                               [](benchmark::State& st) { kernel_forward<1024, 1024>(st, 512); });
+  benchmark::RegisterBenchmark("ctnn-kernel/forward-256x784x256",
+                               [](benchmark::State& st) { kernel_forward<784, 256>(st, 256); });
+}
+
 template <class Net>
 void register_workload(const std::string& w, std::size_t tp_rows, double flops, std::size_t train_rows,
                        bool classify = false, const std::string& system = "ctnn") {
@@ -202,6 +252,7 @@ int main(int argc, char** argv) {
   register_threaded<W3>("W3", throughput_batch, flops_w3, train_batch, 2, true);
   register_threaded<W4>("W4", throughput_batch, flops_w4, train_batch, 2);
   register_threaded<W5>("W5", throughput_batch_w5, flops_w5, train_batch, 2);
+  register_kernels();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

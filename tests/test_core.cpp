@@ -1043,7 +1043,7 @@ TEST(Allocation, ForwardIntoPreallocatedOutputAllocatesNothingAfterTheFirstCall)
   // Heap-stored parameters, a batch larger than one tile.
   Model<MnistMlp> mnist{seed(4)};
   mnist.eval();
-  const std::size_t rows = 300;
+  const std::size_t rows = Model<MnistMlp>::tile_rows + 44;
   const Tensor<1, 28, 28> x(rows, random_values(rows * 784, 5, 0.0f, 1.0f));
   Batch<10> y(rows);
   mnist.forward_into(x.data(), y.data(), rows);

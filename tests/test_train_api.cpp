@@ -171,12 +171,13 @@ TEST(Hooks, ForwardHooksSeeEveryModuleWithShapes) {
   } hooks;
   Model<Net> model;
   model.eval();
-  const auto y = model(random_batch(300, 1), hooks);  // more rows than one tile: hooks see the whole batch
+  static_assert(Model<Net>::tile_rows < 600);
+  const auto y = model(random_batch(600, 1), hooks);  // more rows than one tile: hooks see the whole batch
   EXPECT_EQ(hooks.lines, (std::vector<std::string>{
-                             "encoder.0 Linear 300x5->13", "encoder.1 ReLU 300x13->13", "encoder.2 Linear 300x13->37",
-                             "encoder Sequential 300x5->37", "1 Tanh 300x37->37", "head.0 Dropout 300x37->37",
-                             "head.1 Linear 300x37->3", "head Sequential 300x37->3", " Sequential 300x5->3"}));
-  const auto plain = model(random_batch(300, 1));
+                             "encoder.0 Linear 600x5->13", "encoder.1 ReLU 600x13->13", "encoder.2 Linear 600x13->37",
+                             "encoder Sequential 600x5->37", "1 Tanh 600x37->37", "head.0 Dropout 600x37->37",
+                             "head.1 Linear 600x37->3", "head Sequential 600x37->3", " Sequential 600x5->3"}));
+  const auto plain = model(random_batch(600, 1));
   EXPECT_TRUE(std::equal(y.begin(), y.end(), plain.begin()));
 }
 

@@ -124,16 +124,19 @@ struct tensor_of_shape<Shape, std::index_sequence<I...>> {
 
 }  // namespace detail
 
-/// Rows in one tile of an evaluation-mode forward: 256, so that every weight
-/// read from memory feeds 256 rows, unless the tile's workspace would pass
+/// Rows in one tile of an evaluation-mode forward: 512, so that every weight
+/// read from memory feeds 512 rows, unless the tile's workspace would pass
 /// 16 MiB. Tiles sized to keep their workspace in L1/L2 (64 Ki floats) were
 /// slower wherever that made them shorter, the weights being re-read per tile:
 /// on bench/'s workloads, W5's 16-row tiles took 26.6 ms per 512 rows against
 /// 17.6 ms, W4's 34-row 422 µs per 256 rows against 328, W3's 85-row 626
-/// against 573.
+/// against 573. From 256 to 512 rows, W5's batch of 512 runs as one tile: its
+/// GEMMs pack each 1024 x 256 block of weights 3 times instead of 4 (once per
+/// 192 rows of a tile, kernels/detail/body/gemm.hpp's gemm_mc), 19.9 ->
+/// 17.9 ms per batch (processes interleaved, 7 each).
 template <class L>
 inline constexpr std::size_t eval_tile_rows =
-    L::workspace_floats == 0 ? 256 : std::clamp<std::size_t>((4u << 20) / L::workspace_floats, 1, 256);
+    L::workspace_floats == 0 ? 512 : std::clamp<std::size_t>((4u << 20) / L::workspace_floats, 1, 512);
 
 template <LayerSpec Net>
 class Model : public detail::GraphOwner {
