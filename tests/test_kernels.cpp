@@ -139,7 +139,33 @@ TEST(Kernels, LinearMatchesReferenceOnOddSizesUnderEveryArchitecture) {
     check_linear_kernels<257, 5>(a);
     check_linear_kernels<257, 100>(a);
     check_linear_kernels<100, 257>(a);
+    // Few inputs, many outputs: dw by columns (body/linear.hpp's
+    // backward_weight_few_inputs), whole passes and partial vectors.
+    check_linear_kernels<1, 64>(a);
+    check_linear_kernels<2, 257>(a);
+    check_linear_kernels<3, 37>(a);
+    check_linear_kernels<4, 130>(a);
   }
+}
+
+TEST(Kernels, FewInputsWeightGradientHasTheSameBitsOnEveryFmaArchitecture) {
+  // The two partial sums over rows do not depend on the vector width, so
+  // AVX2 and AVX-512 sum every element in the same order.
+  std::vector<Arch> fma_archs;
+  for (Arch a : available_archs())
+    if (a == Arch::avx2 || a == Arch::avx512) fma_archs.push_back(a);
+  if (fma_archs.size() < 2) GTEST_SKIP() << "this CPU runs fewer than two architectures with FMA";
+  constexpr std::size_t n = 37;
+  const auto x = random_values(n * 3, 21), dy = random_values(n * 100, 22);
+  const auto start = random_values(3 * 100, 23);
+  std::vector<std::vector<float>> results;
+  for (Arch a : fma_archs) {
+    std::vector<float> dw = start;
+    kernels::linear_backward_weight<3, 100>(a, x.data(), dy.data(), dw.data(), n);
+    results.push_back(dw);
+  }
+  EXPECT_EQ(results[0], results[1]);
+  EXPECT_NE(results[0], start);
 }
 
 // ---- activations: every vector form against the scalar f and f' ---------------

@@ -270,6 +270,70 @@ CTNN_INLINE void backward_weight_narrow(const float* x, const float* dy, float* 
   }
 }
 
+/// Inputs at most this many, and more outputs than one vector: the weight
+/// gradient runs backward_weight_few_inputs instead of the GEMM, whose
+/// NR-wide panels of dw's In columns would be mostly padding (a 1 -> 64
+/// layer's dw took 7 % of W2's training step as a GEMM, 16 lanes for 1).
+inline constexpr std::size_t few_inputs_max = 4;
+
+/// dw[:, In] += dy[n, Out]ᵀ · x[n, In] for In <= few_inputs_max: dw's columns
+/// as vectors over the outputs, `Vectors` of them at a time, each row adding
+/// x[r, i]·dy[r, :] (one broadcast per input, one load of dy per vector).
+/// Rows alternate between two partial sums (with In·Vectors accumulators
+/// each, 6 to 8 chains), added at the end: every element is summed in the
+/// same order whatever the vector width.
+template <std::size_t In, std::size_t Out, std::size_t Vectors>
+CTNN_INLINE void backward_weight_columns(const float* x, const float* dy, float* dw, std::size_t n,
+                                         std::size_t first) {
+  constexpr std::size_t parts = 2;
+  V acc[parts][In][Vectors] = {};
+  std::size_t count[Vectors];  // outputs in each vector (the last may be partial)
+#pragma GCC unroll 4
+  for (std::size_t v = 0; v < Vectors; ++v) count[v] = std::min(lanes, Out - (first + v * lanes));
+  const auto add_row = [&](std::size_t p, std::size_t r) CTNN_LAMBDA_INLINE {
+    V d[Vectors];
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < Vectors; ++v) d[v] = load_n(dy + r * Out + first + v * lanes, count[v]);
+#pragma GCC unroll 4
+    for (std::size_t i = 0; i < In; ++i) {
+      const V xi = splat(x[r * In + i]);
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < Vectors; ++v) acc[p][i][v] = fma(xi, d[v], acc[p][i][v]);
+    }
+  };
+  std::size_t r = 0;
+  for (; r + parts <= n; r += parts) {
+    add_row(0, r);
+    add_row(1, r + 1);
+  }
+  if (r < n) add_row(0, r);
+#pragma GCC unroll 4
+  for (std::size_t i = 0; i < In; ++i)
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < Vectors; ++v) {
+      const V sum = acc[0][i][v] + acc[1][i][v];
+      if constexpr (In == 1) {
+        float* at = dw + first + v * lanes;
+        store_n(at, load_n(at, count[v]) + sum, count[v]);
+      } else {
+        for (std::size_t l = 0; l < count[v]; ++l) dw[(first + v * lanes + l) * In + i] += sum[l];
+      }
+    }
+}
+
+template <std::size_t In, std::size_t Out>
+CTNN_INLINE void backward_weight_few_inputs(const float* x, const float* dy, float* dw, std::size_t n) {
+  static_assert(In <= few_inputs_max);
+  // Vectors per pass over the rows: 4, 2, 1, 1 for 1 to 4 inputs (8, 8, 6, 8
+  // accumulators in the two parts, within 16 registers with dy's vectors).
+  constexpr std::size_t per_pass = In == 1 ? 4 : In == 2 ? 2 : 1;
+  constexpr std::size_t vectors = (Out + lanes - 1) / lanes;
+  constexpr std::size_t passes = vectors / per_pass, rest = vectors % per_pass;
+  for (std::size_t p = 0; p < passes; ++p)
+    backward_weight_columns<In, Out, per_pass>(x, dy, dw, n, p * per_pass * lanes);
+  if constexpr (rest != 0) backward_weight_columns<In, Out, rest>(x, dy, dw, n, passes * per_pass * lanes);
+}
+
 /// dx[n, In] = dy[n, Out] · w for a narrow layer: w's rows stay in registers;
 /// each row's sum runs from zero over j in order, as the GEMM's does, 8 rows
 /// at a time.
@@ -334,6 +398,8 @@ void linear_backward_weight(CTNN_KERNELS_TAG, const float* x, const float* dy, f
   using namespace CTNN_KERNELS_NS;
   if constexpr (narrow_layer<In, Out>) {
     backward_weight_narrow<In, Out>(x, dy, dw, n);
+  } else if constexpr (In <= few_inputs_max) {
+    backward_weight_few_inputs<In, Out>(x, dy, dw, n);
   } else {
     constexpr std::size_t nv = In > lanes ? 2 : 1;
     gemm<nv, ALayout::col_major>(Out, In, n, dy, Out, x, In, false, StoreC{dw, In, true}, pool);
