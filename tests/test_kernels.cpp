@@ -139,33 +139,46 @@ TEST(Kernels, LinearMatchesReferenceOnOddSizesUnderEveryArchitecture) {
     check_linear_kernels<257, 5>(a);
     check_linear_kernels<257, 100>(a);
     check_linear_kernels<100, 257>(a);
-    // Few inputs, many outputs: dw by columns (body/linear.hpp's
-    // backward_weight_few_inputs), whole passes and partial vectors.
+    // Few inputs or few outputs, wide the other way (body/linear.hpp's
+    // backward_weight_few_features, backward_input_few_outputs): whole passes
+    // and partial vectors.
     check_linear_kernels<1, 64>(a);
     check_linear_kernels<2, 257>(a);
     check_linear_kernels<3, 37>(a);
     check_linear_kernels<4, 130>(a);
+    check_linear_kernels<64, 1>(a);
+    check_linear_kernels<257, 2>(a);
+    check_linear_kernels<37, 3>(a);
+    check_linear_kernels<130, 4>(a);
   }
 }
 
-TEST(Kernels, FewInputsWeightGradientHasTheSameBitsOnEveryFmaArchitecture) {
+/// dW of Linear<In, Out> after one linear_backward_weight on each architecture in `archs`.
+template <std::size_t In, std::size_t Out>
+std::vector<std::vector<float>> weight_gradients(const std::vector<Arch>& archs, std::size_t n) {
+  const auto x = random_values(n * In, 21), dy = random_values(n * Out, 22);
+  std::vector<std::vector<float>> results;
+  for (Arch a : archs) {
+    std::vector<float> dw = random_values(In * Out, 23);
+    kernels::linear_backward_weight<In, Out>(a, x.data(), dy.data(), dw.data(), n);
+    results.push_back(dw);
+  }
+  return results;
+}
+
+TEST(Kernels, FewFeaturesWeightGradientHasTheSameBitsOnEveryFmaArchitecture) {
   // The two partial sums over rows do not depend on the vector width, so
   // AVX2 and AVX-512 sum every element in the same order.
   std::vector<Arch> fma_archs;
   for (Arch a : available_archs())
     if (a == Arch::avx2 || a == Arch::avx512) fma_archs.push_back(a);
   if (fma_archs.size() < 2) GTEST_SKIP() << "this CPU runs fewer than two architectures with FMA";
-  constexpr std::size_t n = 37;
-  const auto x = random_values(n * 3, 21), dy = random_values(n * 100, 22);
-  const auto start = random_values(3 * 100, 23);
-  std::vector<std::vector<float>> results;
-  for (Arch a : fma_archs) {
-    std::vector<float> dw = start;
-    kernels::linear_backward_weight<3, 100>(a, x.data(), dy.data(), dw.data(), n);
-    results.push_back(dw);
-  }
-  EXPECT_EQ(results[0], results[1]);
-  EXPECT_NE(results[0], start);
+  const auto few_inputs = weight_gradients<3, 100>(fma_archs, 37);
+  EXPECT_EQ(few_inputs[0], few_inputs[1]);
+  EXPECT_NE(few_inputs[0], random_values(3 * 100, 23));
+  const auto few_outputs = weight_gradients<100, 3>(fma_archs, 37);
+  EXPECT_EQ(few_outputs[0], few_outputs[1]);
+  EXPECT_NE(few_outputs[0], random_values(100 * 3, 23));
 }
 
 // ---- activations: every vector form against the scalar f and f' ---------------

@@ -270,35 +270,41 @@ CTNN_INLINE void backward_weight_narrow(const float* x, const float* dy, float* 
   }
 }
 
-/// Inputs at most this many, and more outputs than one vector: the weight
-/// gradient runs backward_weight_few_inputs instead of the GEMM, whose
-/// NR-wide panels of dw's In columns would be mostly padding (a 1 -> 64
-/// layer's dw took 7 % of W2's training step as a GEMM, 16 lanes for 1).
-inline constexpr std::size_t few_inputs_max = 4;
+/// Layers with at most this many inputs or outputs and more than one vector
+/// the other way (e.g. W2's Linear<1, 64> and Linear<64, 1>): their weight
+/// gradient, and with few outputs their input gradient, run without the GEMM.
+/// The GEMM's panels of dW's few columns would be NR wide, mostly padding (a
+/// 1 -> 64 layer's dW took 7 % of W2's training step so), and with few
+/// outputs its row panels would run a handful of k per tile, or one chain of
+/// n FMAs per panel for a 1-wide head's dW.
+inline constexpr std::size_t few_features_max = 4;
 
-/// dw[:, In] += dy[n, Out]ᵀ · x[n, In] for In <= few_inputs_max: dw's columns
-/// as vectors over the outputs, `Vectors` of them at a time, each row adding
-/// x[r, i]·dy[r, :] (one broadcast per input, one load of dy per vector).
-/// Rows alternate between two partial sums (with In·Vectors accumulators
-/// each, 6 to 8 chains), added at the end: every element is summed in the
-/// same order whatever the vector width.
-template <std::size_t In, std::size_t Out, std::size_t Vectors>
-CTNN_INLINE void backward_weight_columns(const float* x, const float* dy, float* dw, std::size_t n,
-                                         std::size_t first) {
+/// dW += dyᵀ · x for a layer with few inputs (ByRows false: dW's In columns,
+/// vectors over the outputs) or few outputs (ByRows true: dW's Out rows,
+/// vectors over the inputs): `Vectors` vectors of the wide side from
+/// `first` on, each row of the batch adding scalar · vector for each of the
+/// few features (one broadcast each, one load per vector). Rows alternate
+/// between two partial sums (6 to 8 FMA chains in all), added at the end:
+/// every element is summed in the same order whatever the vector width.
+template <std::size_t In, std::size_t Out, bool ByRows, std::size_t Vectors>
+CTNN_INLINE void backward_weight_block(const float* x, const float* dy, float* dw, std::size_t n, std::size_t first) {
+  constexpr std::size_t few = ByRows ? Out : In, wide = ByRows ? In : Out;
   constexpr std::size_t parts = 2;
-  V acc[parts][In][Vectors] = {};
-  std::size_t count[Vectors];  // outputs in each vector (the last may be partial)
+  V acc[parts][few][Vectors] = {};
+  std::size_t count[Vectors];  // floats in each vector (the last may be partial)
 #pragma GCC unroll 4
-  for (std::size_t v = 0; v < Vectors; ++v) count[v] = std::min(lanes, Out - (first + v * lanes));
+  for (std::size_t v = 0; v < Vectors; ++v) count[v] = std::min(lanes, wide - (first + v * lanes));
   const auto add_row = [&](std::size_t p, std::size_t r) CTNN_LAMBDA_INLINE {
+    const float* across = ByRows ? x + r * In : dy + r * Out;   // loaded as vectors
+    const float* scalars = ByRows ? dy + r * Out : x + r * In;  // broadcast
     V d[Vectors];
 #pragma GCC unroll 4
-    for (std::size_t v = 0; v < Vectors; ++v) d[v] = load_n(dy + r * Out + first + v * lanes, count[v]);
+    for (std::size_t v = 0; v < Vectors; ++v) d[v] = load_n(across + first + v * lanes, count[v]);
 #pragma GCC unroll 4
-    for (std::size_t i = 0; i < In; ++i) {
-      const V xi = splat(x[r * In + i]);
+    for (std::size_t a = 0; a < few; ++a) {
+      const V s = splat(scalars[a]);
 #pragma GCC unroll 4
-      for (std::size_t v = 0; v < Vectors; ++v) acc[p][i][v] = fma(xi, d[v], acc[p][i][v]);
+      for (std::size_t v = 0; v < Vectors; ++v) acc[p][a][v] = fma(s, d[v], acc[p][a][v]);
     }
   };
   std::size_t r = 0;
@@ -308,30 +314,55 @@ CTNN_INLINE void backward_weight_columns(const float* x, const float* dy, float*
   }
   if (r < n) add_row(0, r);
 #pragma GCC unroll 4
-  for (std::size_t i = 0; i < In; ++i)
+  for (std::size_t a = 0; a < few; ++a)
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < Vectors; ++v) {
-      const V sum = acc[0][i][v] + acc[1][i][v];
-      if constexpr (In == 1) {
-        float* at = dw + first + v * lanes;
+      const V sum = acc[0][a][v] + acc[1][a][v];
+      if constexpr (ByRows || In == 1) {  // contiguous in dW
+        float* at = ByRows ? dw + a * In + first + v * lanes : dw + first + v * lanes;
         store_n(at, load_n(at, count[v]) + sum, count[v]);
       } else {
-        for (std::size_t l = 0; l < count[v]; ++l) dw[(first + v * lanes + l) * In + i] += sum[l];
+        for (std::size_t l = 0; l < count[v]; ++l) dw[(first + v * lanes + l) * In + a] += sum[l];
       }
     }
 }
 
+/// dW[Out, In] += dy[n, Out]ᵀ · x[n, In] with at most few_features_max inputs
+/// or outputs: backward_weight_block over the wide side, 4, 2 or 1 vectors
+/// per pass over the rows for 1, 2 or more features (8, 8, 6 or 8
+/// accumulators in the two parts, within 16 registers with the loads).
 template <std::size_t In, std::size_t Out>
-CTNN_INLINE void backward_weight_few_inputs(const float* x, const float* dy, float* dw, std::size_t n) {
-  static_assert(In <= few_inputs_max);
-  // Vectors per pass over the rows: 4, 2, 1, 1 for 1 to 4 inputs (8, 8, 6, 8
-  // accumulators in the two parts, within 16 registers with dy's vectors).
-  constexpr std::size_t per_pass = In == 1 ? 4 : In == 2 ? 2 : 1;
-  constexpr std::size_t vectors = (Out + lanes - 1) / lanes;
+CTNN_INLINE void backward_weight_few_features(const float* x, const float* dy, float* dw, std::size_t n) {
+  constexpr bool by_rows = Out <= few_features_max && Out < In;
+  constexpr std::size_t few = by_rows ? Out : In, wide = by_rows ? In : Out;
+  static_assert(few <= few_features_max);
+  constexpr std::size_t per_pass = few == 1 ? 4 : few == 2 ? 2 : 1;
+  constexpr std::size_t vectors = (wide + lanes - 1) / lanes;
   constexpr std::size_t passes = vectors / per_pass, rest = vectors % per_pass;
   for (std::size_t p = 0; p < passes; ++p)
-    backward_weight_columns<In, Out, per_pass>(x, dy, dw, n, p * per_pass * lanes);
-  if constexpr (rest != 0) backward_weight_columns<In, Out, rest>(x, dy, dw, n, passes * per_pass * lanes);
+    backward_weight_block<In, Out, by_rows, per_pass>(x, dy, dw, n, p * per_pass * lanes);
+  if constexpr (rest != 0) backward_weight_block<In, Out, by_rows, rest>(x, dy, dw, n, passes * per_pass * lanes);
+}
+
+/// dx[n, In] = dy[n, Out] · w for Out <= few_features_max: per row and vector
+/// of dx, Out FMAs from zero in order of k, as the GEMM sums them (the same
+/// bits), w's rows read in place.
+template <std::size_t In, std::size_t Out>
+CTNN_INLINE void backward_input_few_outputs(const float* w, const float* dy, float* dx, std::size_t n) {
+  static_assert(Out <= few_features_max);
+  constexpr std::size_t vectors = (In + lanes - 1) / lanes;
+  for (std::size_t r = 0; r < n; ++r) {
+    V d[Out];
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < Out; ++j) d[j] = splat(dy[r * Out + j]);
+    for (std::size_t v = 0; v < vectors; ++v) {
+      const std::size_t count = std::min(lanes, In - v * lanes);
+      V acc = V{};
+#pragma GCC unroll 4
+      for (std::size_t j = 0; j < Out; ++j) acc = fma(d[j], load_n(w + j * In + v * lanes, count), acc);
+      store_n(dx + r * In + v * lanes, acc, count);
+    }
+  }
 }
 
 /// dx[n, In] = dy[n, Out] · w for a narrow layer: w's rows stay in registers;
@@ -385,6 +416,8 @@ void linear_backward_input(CTNN_KERNELS_TAG, const float* w, const float* dy, fl
   using namespace CTNN_KERNELS_NS;
   if constexpr (narrow_layer<In, Out>) {
     backward_input_narrow<In, Out>(w, dy, dx, n);
+  } else if constexpr (Out <= few_features_max) {
+    backward_input_few_outputs<In, Out>(w, dy, dx, n);
   } else {
     constexpr std::size_t nv = In > lanes ? 2 : 1;
     gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false, StoreC{dx, In, false}, pool);
@@ -398,8 +431,8 @@ void linear_backward_weight(CTNN_KERNELS_TAG, const float* x, const float* dy, f
   using namespace CTNN_KERNELS_NS;
   if constexpr (narrow_layer<In, Out>) {
     backward_weight_narrow<In, Out>(x, dy, dw, n);
-  } else if constexpr (In <= few_inputs_max) {
-    backward_weight_few_inputs<In, Out>(x, dy, dw, n);
+  } else if constexpr (In <= few_features_max || Out <= few_features_max) {
+    backward_weight_few_features<In, Out>(x, dy, dw, n);
   } else {
     constexpr std::size_t nv = In > lanes ? 2 : 1;
     gemm<nv, ALayout::col_major>(Out, In, n, dy, Out, x, In, false, StoreC{dw, In, true}, pool);
