@@ -300,6 +300,16 @@ static_assert(NamedFlatten::input_shape == std::array<std::size_t, 3>{1, 28, 28}
 static_assert(std::is_same_v<Model<NamedFlatten>::input_type, Tensor<1, 28, 28>>);
 static_assert(spec_is(NamedFlatten::params[0], "1.weight", {10, 784}, 0));
 
+// A long Sequential compiles under each compiler's default limits: 256
+// children (128 Linear<8, 8>, 128 ReLU), whose sibling-name check compared
+// every pair of labels and ran out of clang's constexpr steps (2^20) before it
+// sorted them (core/children.hpp).
+template <std::size_t... I>
+auto alternating_chain(std::index_sequence<I...>) -> Sequential<std::conditional_t<I % 2 == 0, Linear<8, 8>, ReLU>...>;
+using Long256 = decltype(alternating_chain(std::make_index_sequence<256>{}));
+static_assert(sizeof(Model<Long256>) > 0 && Model<Long256>::num_params == 128 * (8 * 8 + 8));
+static_assert(spec_is(Long256::params[254], "254.weight", {8, 8}, 127 * 72));
+
 // ---- storage ------------------------------------------------------------------
 
 static_assert(Model<Contract>::inline_storage);

@@ -4,9 +4,11 @@
 // this one table, so the naming rule of DESIGN.md lives in one place.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <ostream>
+#include <string_view>
 
 #include "ctnn/core/layer.hpp"
 
@@ -84,13 +86,41 @@ struct children_specs<type_list<Ls...>> {
   }
 };
 
-/// First pair of registered siblings with the same label, or {K, K}.
+/// First pair of registered siblings with the same label, or {K, K}: the
+/// smallest i whose label comes again, and the first j > i that repeats it.
+/// The positions are sorted by (label, position) and equal neighbours
+/// compared, K·log K label comparisons: comparing every pair took clang's
+/// default constexpr step limit (2^20) for a Sequential of 256 layers.
 template <std::size_t K>
 constexpr std::array<std::size_t, 2> first_duplicate_label(const std::array<ChildPlacement, K>& p) {
+  const auto before = [&](std::size_t a, std::size_t b) {
+    const std::string_view la = p[a].label.view(), lb = p[b].label.view();
+    return la < lb || (la == lb && a < b);
+  };
+  // Bottom-up merge sort of the registered positions (std::sort is not
+  // constexpr in every standard library clang may use).
+  std::array<std::size_t, K> order{}, merged{};
+  std::size_t n = 0;
   for (std::size_t i = 0; i < K; ++i)
-    for (std::size_t j = i + 1; j < K; ++j)
-      if (p[i].registered && p[j].registered && p[i].label.view() == p[j].label.view()) return {i, j};
-  return {K, K};
+    if (p[i].registered) order[n++] = i;
+  for (std::size_t width = 1; width < n; width *= 2) {
+    for (std::size_t lo = 0; lo < n; lo += 2 * width) {
+      const std::size_t mid = std::min(lo + width, n), hi = std::min(lo + 2 * width, n);
+      std::size_t a = lo, b = mid, out = lo;
+      while (a < mid && b < hi) merged[out++] = before(order[b], order[a]) ? order[b++] : order[a++];
+      while (a < mid) merged[out++] = order[a++];
+      while (b < hi) merged[out++] = order[b++];
+    }
+    order = merged;
+  }
+  // Within a run of equal labels the positions ascend: its first two are that
+  // label's (i, j); the answer is the run with the smallest i.
+  std::array<std::size_t, 2> first{K, K};
+  for (std::size_t t = 0; t + 1 < n; ++t)
+    if (p[order[t]].label.view() == p[order[t + 1]].label.view() &&
+        (t == 0 || p[order[t - 1]].label.view() != p[order[t]].label.view()) && order[t] < first[0])
+      first = {order[t], order[t + 1]};
+  return first;
 }
 
 /// Prints "(label): child" lines as PyTorch's Module.__repr__ does, children
