@@ -311,7 +311,7 @@ class Report:
                      f"{self.pct(one_k)}; W5's 1024-deep layer, four K blocks, {self.pct(w5_layer)} (its 512 x 1024 "
                      f"partial sums, 2 MiB, leave L2 between the K blocks; running each 192-row block through "
                      f"all four K blocks before the next, so that its 768 KiB of sums stay in L2, measured the "
-                     f"same: 5.53 -> 5.51 ms); the whole W5 forward "
+                     f"same in a separate A/B run of interleaved processes: 5.53 -> 5.51 ms); the whole W5 forward "
                      f"{self.pct(w5)} (three such layers, each reading the previous one's output from L3)."
                      + (" The 97 % target is above what the tile reaches even from L1 in this run: meeting it "
                         "would take another register tile and blocking, not overhead removed around this one."
