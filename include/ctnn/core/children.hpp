@@ -93,26 +93,14 @@ struct children_specs<type_list<Ls...>> {
 /// default constexpr step limit (2^20) for a Sequential of 256 layers.
 template <std::size_t K>
 constexpr std::array<std::size_t, 2> first_duplicate_label(const std::array<ChildPlacement, K>& p) {
-  const auto before = [&](std::size_t a, std::size_t b) {
-    const std::string_view la = p[a].label.view(), lb = p[b].label.view();
-    return la < lb || (la == lb && a < b);
-  };
-  // Bottom-up merge sort of the registered positions (std::sort is not
-  // constexpr in every standard library clang may use).
-  std::array<std::size_t, K> order{}, merged{};
+  std::array<std::size_t, K> order{};
   std::size_t n = 0;
   for (std::size_t i = 0; i < K; ++i)
     if (p[i].registered) order[n++] = i;
-  for (std::size_t width = 1; width < n; width *= 2) {
-    for (std::size_t lo = 0; lo < n; lo += 2 * width) {
-      const std::size_t mid = std::min(lo + width, n), hi = std::min(lo + 2 * width, n);
-      std::size_t a = lo, b = mid, out = lo;
-      while (a < mid && b < hi) merged[out++] = before(order[b], order[a]) ? order[b++] : order[a++];
-      while (a < mid) merged[out++] = order[a++];
-      while (b < hi) merged[out++] = order[b++];
-    }
-    order = merged;
-  }
+  std::sort(order.begin(), order.begin() + n, [&](std::size_t a, std::size_t b) {
+    const std::string_view la = p[a].label.view(), lb = p[b].label.view();
+    return la < lb || (la == lb && a < b);
+  });
   // Within a run of equal labels the positions ascend: its first two are that
   // label's (i, j); the answer is the run with the smallest i.
   std::array<std::size_t, 2> first{K, K};
