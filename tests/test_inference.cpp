@@ -125,12 +125,26 @@ TEST(Inference, EveryLinearShapeMatchesDoubleReference) {
   expect_linear_shape<1, 5, true>();
   expect_linear_shape<5, 13, true>();
   expect_linear_shape<13, 37, false>();
-  expect_linear_shape<16, 16, true>();
   expect_linear_shape<37, 5, true, false>();
   // More output vectors than one block of accumulators (16 vectors on
   // AVX-512, 8 on the others), with a partial last vector.
   expect_linear_shape<7, 300, true>();
   expect_linear_shape<64, 257, false>();
+  // Quads (inputs in groups of four, rotated within 128-bit lanes): one
+  // group; whole vectors of x on every architecture; a last partial vector of
+  // x (20 = 16 + 4 on AVX-512, 2·8 + 4 on AVX2); W2's 64 -> 64 at the size
+  // limit; several blocks of output vectors with a partial last one.
+  static_assert(kernels::row_uses_quads<4, 5> && kernels::row_uses_quads<16, 16> && kernels::row_uses_quads<20, 13> &&
+                kernels::row_uses_quads<64, 64> && kernels::row_uses_quads<12, 300>);
+  static_assert(!kernels::row_uses_quads<13, 37> && !kernels::row_uses_quads<68, 64> &&
+                !kernels::row_uses_quads<16, 1>);
+  expect_linear_shape<4, 5, true>();
+  expect_linear_shape<16, 16, true>();
+  expect_linear_shape<8, 37, false>();
+  expect_linear_shape<20, 13, true>();
+  expect_linear_shape<64, 64, false, false>();
+  expect_linear_shape<12, 300, true>();
+  expect_linear_shape<68, 64, true>();  // just past the limit: columns
 }
 
 // A residual pipeline of odd widths; its reference in double.

@@ -32,13 +32,18 @@ CTNN_INLINE void fold_parts(V (&acc)[Parts][Block]) {
   }
 }
 
+/// acc[p][v] += xv · row[v·lanes ...] for v < Block.
+template <std::size_t Parts, std::size_t Block>
+CTNN_INLINE void row_add_vector(V (&acc)[Parts][Block], std::size_t p, V xv, const float* row) {
+#pragma GCC unroll 16
+  for (std::size_t v = 0; v < Block; ++v) acc[p][v] = fma(xv, load(row + v * lanes), acc[p][v]);
+}
+
 /// acc[p][v] += x[k]·wᵀ[k, first + v·lanes ...] for v < Block.
 template <std::size_t Stride, std::size_t Parts, std::size_t Block>
 CTNN_INLINE void row_add_input(V (&acc)[Parts][Block], std::size_t p, const float* wt, const float* x, std::size_t k,
                                std::size_t first) {
-  const V xk = splat(x[k]);
-#pragma GCC unroll 16
-  for (std::size_t v = 0; v < Block; ++v) acc[p][v] = fma(xk, load(wt + k * Stride + first + v * lanes), acc[p][v]);
+  row_add_vector(acc, p, splat(x[k]), wt + k * Stride + first);
 }
 
 /// Outputs [first, first + Block·lanes) of one row from wᵀ: y = act(b + Σ_k x[k]·wᵀ[k, :]).
@@ -73,6 +78,80 @@ CTNN_INLINE void row_columns_block(const float* wt, const float* x, float* y, st
   fold_parts<parts>(acc);
 #pragma GCC unroll 16
   for (std::size_t v = 0; v < Block; ++v) store(y + first + v * lanes, activation_f<Act>(acc[0][v]));
+}
+
+/// Lane i takes lane i + B of its group of four, round the group.
+template <std::size_t B>
+struct RotateInQuads {
+  static constexpr std::size_t at(std::size_t lane) { return lane / 4 * 4 + (lane % 4 + B) % 4; }
+};
+
+/// Lane i takes lane i % 4 of group G: group G in every group of four lanes.
+template <std::size_t G>
+struct QuadEverywhere {
+  static constexpr std::size_t at(std::size_t lane) { return G * 4 + lane % 4; }
+};
+
+/// The four rows of one group: acc[b % Parts] += rotation b of q · row b, for
+/// b < 4 (row t = 4g + b goes to partial sum t % Parts; Parts divides 4).
+template <std::size_t Stride, std::size_t Parts, std::size_t Block>
+CTNN_INLINE void row_quad_group(V (&acc)[Parts][Block], V q, const float* rows) {
+  row_add_vector(acc, 0, q, rows);
+  row_add_vector(acc, 1 % Parts, shuffle<RotateInQuads<1>>(q, q), rows + Stride);
+  row_add_vector(acc, 2 % Parts, shuffle<RotateInQuads<2>>(q, q), rows + 2 * Stride);
+  row_add_vector(acc, 3 % Parts, shuffle<RotateInQuads<3>>(q, q), rows + 3 * Stride);
+}
+
+/// The Count / 4 groups of xv (x's values from a multiple of lanes on; rows:
+/// their first row of weights): each group put in every group of four lanes by
+/// a shuffle of the vector (one instruction; x is usually the previous
+/// layer's output, still in registers), then its four rows.
+template <std::size_t Count, std::size_t Stride, std::size_t Parts, std::size_t Block>
+CTNN_INLINE void row_quad_vector(V (&acc)[Parts][Block], V xv, const float* rows) {
+  [&]<std::size_t... G>(std::index_sequence<G...>) CTNN_LAMBDA_INLINE {
+    (row_quad_group<Stride>(acc, shuffle<QuadEverywhere<G>>(xv, xv), rows + 4 * G * Stride), ...);
+  }(std::make_index_sequence<Count / 4>{});
+}
+
+/// Partial sums of a quads block of `Block` output vectors: the four rotations
+/// of a group go round-robin to them. Four chains for one vector (measured on
+/// W1's 16 -> 16, AVX-512: 2, 4, 8 chains gave 7.65, 7.42, 8.13 ns per row;
+/// eight leave more adds than they hide latency), then fewer as the block grows.
+template <std::size_t Block>
+inline constexpr std::size_t quad_parts = Block <= 4 ? 4 : 1;
+
+/// Outputs [first, first + Block·lanes) of one row from the quads layout
+/// (kernels/row_layout.hpp): y = act(b + Σ_t rotation(t % 4) of x[t - t % 4, +4) · row t).
+/// Small layers only: the loop over the groups unrolls completely.
+template <class Act, std::size_t In, std::size_t Out, std::size_t Block>
+CTNN_INLINE void row_quads_block(const float* wq, const float* x, float* y, std::size_t first) {
+  constexpr std::size_t stride = row_padded(Out);
+  constexpr std::size_t parts = quad_parts<Block>;
+  const float* bias = wq + In * stride;
+  V acc[parts][Block];
+#pragma GCC unroll 16
+  for (std::size_t v = 0; v < Block; ++v) acc[0][v] = load(bias + first + v * lanes);
+#pragma GCC unroll 4
+  for (std::size_t p = 1; p < parts; ++p)
+#pragma GCC unroll 16
+    for (std::size_t v = 0; v < Block; ++v) acc[p][v] = V{};
+  // A loop over x's whole vectors, not unrolled: unrolled, the compilers
+  // compute every group's rotations up front and, with 16 registers (SSE,
+  // AVX2), spill them (SSE's 64 -> 64 row: 339 -> 604 ns).
+#pragma GCC unroll 1
+  for (std::size_t c = 0; c < In / lanes; ++c) row_quad_vector<lanes, stride>(acc, load(x + c * lanes), wq + c * lanes * stride + first);
+  if constexpr (In % lanes != 0)
+    row_quad_vector<In % lanes, stride>(acc, load_first(x + In / lanes * lanes, In % lanes), wq + In / lanes * lanes * stride + first);
+  fold_parts<parts>(acc);
+#pragma GCC unroll 16
+  for (std::size_t v = 0; v < Block; ++v) store(y + first + v * lanes, activation_f<Act>(acc[0][v]));
+}
+
+/// One block of output vectors in the layer's packed layout (columns or quads).
+template <class Act, std::size_t In, std::size_t Out, std::size_t Block>
+CTNN_INLINE void row_block(const float* packed, const float* x, float* y, std::size_t first) {
+  if constexpr (row_uses_quads<In, Out>) row_quads_block<Act, In, Out, Block>(packed, x, y, first);
+  else row_columns_block<Act, In, Out, Block>(packed, x, y, first);
 }
 
 /// Out <= 4 outputs of one row as dot products of w's rows with x, each over
@@ -115,8 +194,8 @@ void linear_row(CTNN_KERNELS_TAG, const float* packed, const float* x, float* y)
     constexpr std::size_t vectors = (Out + lanes - 1) / lanes;
     constexpr std::size_t blocks = vectors / row_block_vectors, rest = vectors % row_block_vectors;
     for (std::size_t b = 0; b < blocks; ++b)
-      row_columns_block<Act, In, Out, row_block_vectors>(packed, x, y, b * row_block_vectors * lanes);
-    if constexpr (rest != 0) row_columns_block<Act, In, Out, rest>(packed, x, y, blocks * row_block_vectors * lanes);
+      row_block<Act, In, Out, row_block_vectors>(packed, x, y, b * row_block_vectors * lanes);
+    if constexpr (rest != 0) row_block<Act, In, Out, rest>(packed, x, y, blocks * row_block_vectors * lanes);
   }
 }
 
