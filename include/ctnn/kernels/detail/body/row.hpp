@@ -113,12 +113,17 @@ CTNN_INLINE void row_quad_vector(V (&acc)[Parts][Block], V xv, const float* rows
   }(std::make_index_sequence<Count / 4>{});
 }
 
-/// Partial sums of a quads block of `Block` output vectors: the four rotations
-/// of a group go round-robin to them. Four chains for one vector (measured on
-/// W1's 16 -> 16, AVX-512: 2, 4, 8 chains gave 7.65, 7.42, 8.13 ns per row;
-/// eight leave more adds than they hide latency), then fewer as the block grows.
+/// Partial sums of a quads block of `Block` output vectors (1, 2 or 4: the
+/// four rotations of a group go round-robin to them). Four for one vector: in
+/// a standalone copy of W1's row (AVX-512), 2, 4 and 8 partial sums of its
+/// 16 -> 16 layer gave 7.65, 7.42 and 8.13 ns per row (eight leave more adds
+/// than they hide latency). As the block grows, fewer: at most 16 accumulators
+/// with AVX-512's 32 registers, 8 with the others' 16.
 template <std::size_t Block>
-inline constexpr std::size_t quad_parts = Block <= 4 ? 4 : 1;
+inline constexpr std::size_t quad_parts = [] {
+  const std::size_t most = (lanes == 16 ? 16 : 8) / Block;
+  return most >= 4 || Block == 1 ? std::size_t{4} : most >= 2 ? std::size_t{2} : std::size_t{1};
+}();
 
 /// Outputs [first, first + Block·lanes) of one row from the quads layout
 /// (kernels/row_layout.hpp): y = act(b + Σ_t rotation(t % 4) of x[t - t % 4, +4) · row t).
@@ -135,11 +140,20 @@ CTNN_INLINE void row_quads_block(const float* wq, const float* x, float* y, std:
   for (std::size_t p = 1; p < parts; ++p)
 #pragma GCC unroll 16
     for (std::size_t v = 0; v < Block; ++v) acc[p][v] = V{};
-  // A loop over x's whole vectors, not unrolled: unrolled, the compilers
-  // compute every group's rotations up front and, with 16 registers (SSE,
-  // AVX2), spill them (SSE's 64 -> 64 row: 339 -> 604 ns).
+  // x's whole vectors: up to two unrolled (W1's 16 inputs on AVX2), more in a
+  // loop: unrolled, the compilers compute every group's rotations up front
+  // and, with 16 registers (SSE, AVX2), spill them (SSE's 64 -> 64 row: 339
+  // -> 604 ns).
+  constexpr std::size_t whole = In / lanes;
+  if constexpr (whole <= 2) {
+#pragma GCC unroll 2
+    for (std::size_t c = 0; c < whole; ++c)
+      row_quad_vector<lanes, stride>(acc, load(x + c * lanes), wq + c * lanes * stride + first);
+  } else {
 #pragma GCC unroll 1
-  for (std::size_t c = 0; c < In / lanes; ++c) row_quad_vector<lanes, stride>(acc, load(x + c * lanes), wq + c * lanes * stride + first);
+    for (std::size_t c = 0; c < whole; ++c)
+      row_quad_vector<lanes, stride>(acc, load(x + c * lanes), wq + c * lanes * stride + first);
+  }
   if constexpr (In % lanes != 0)
     row_quad_vector<In % lanes, stride>(acc, load_first(x + In / lanes * lanes, In % lanes), wq + In / lanes * lanes * stride + first);
   fold_parts<parts>(acc);
