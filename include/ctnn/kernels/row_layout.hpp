@@ -8,12 +8,12 @@
 // narrow outputs (Out <= 4, e.g. a network's 1-wide head) keep w's rows: there
 // a few dot products and their horizontal sums cost less than In broadcasts.
 // Small layers whose inputs come in groups of four (W1's 16 -> 16, W2's
-// 64 -> 64) take x four floats at a time instead ("quads"): one load puts
-// x[4g, 4g + 4) in every 128-bit lane of a vector, three in-lane rotations by
-// a constant give the other three orders, and each of the four vectors meets a
-// row of weights permuted to match. That is one load and three of the
-// cheapest shuffles per four inputs, where broadcasting x[k] from a register
-// costs a full-width permute and an index vector per input.
+// 64 -> 64) take x four floats at a time instead ("quads"): one shuffle puts
+// x[4g, 4g + 4) in every 128-bit lane of a vector, three in-lane rotations
+// give the other three orders, and each of the four vectors meets a row of
+// weights permuted to match. That is four shuffles with immediates per four
+// inputs, where broadcasting x[k] from a register costs a full-width permute
+// and an index vector per input.
 //
 // The layout does not depend on the architecture: rows are padded to a
 // multiple of 16 floats (every architecture's vector width divides it), with

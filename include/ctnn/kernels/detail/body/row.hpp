@@ -127,7 +127,6 @@ inline constexpr std::size_t quad_parts = [] {
 
 /// Outputs [first, first + Block·lanes) of one row from the quads layout
 /// (kernels/row_layout.hpp): y = act(b + Σ_t rotation(t % 4) of x[t - t % 4, +4) · row t).
-/// Small layers only: the loop over the groups unrolls completely.
 template <class Act, std::size_t In, std::size_t Out, std::size_t Block>
 CTNN_INLINE void row_quads_block(const float* wq, const float* x, float* y, std::size_t first) {
   constexpr std::size_t stride = row_padded(Out);
@@ -141,9 +140,8 @@ CTNN_INLINE void row_quads_block(const float* wq, const float* x, float* y, std:
 #pragma GCC unroll 16
     for (std::size_t v = 0; v < Block; ++v) acc[p][v] = V{};
   // x's whole vectors: up to two unrolled (W1's 16 inputs on AVX2), more in a
-  // loop: unrolled, the compilers compute every group's rotations up front
-  // and, with 16 registers (SSE, AVX2), spill them (SSE's 64 -> 64 row: 339
-  // -> 604 ns).
+  // loop: unrolled, g++ computed every group's rotations up front and, with
+  // 16 registers, spilled them (W2's row on SSE: 339 -> 604 ns).
   constexpr std::size_t whole = In / lanes;
   if constexpr (whole <= 2) {
 #pragma GCC unroll 2
@@ -154,8 +152,9 @@ CTNN_INLINE void row_quads_block(const float* wq, const float* x, float* y, std:
     for (std::size_t c = 0; c < whole; ++c)
       row_quad_vector<lanes, stride>(acc, load(x + c * lanes), wq + c * lanes * stride + first);
   }
-  if constexpr (In % lanes != 0)
-    row_quad_vector<In % lanes, stride>(acc, load_first(x + In / lanes * lanes, In % lanes), wq + In / lanes * lanes * stride + first);
+  if constexpr (In % lanes != 0)  // the last groups, fewer than a vector
+    row_quad_vector<In % lanes, stride>(acc, load_first(x + whole * lanes, In % lanes),
+                                        wq + whole * lanes * stride + first);
   fold_parts<parts>(acc);
 #pragma GCC unroll 16
   for (std::size_t v = 0; v < Block; ++v) store(y + first + v * lanes, activation_f<Act>(acc[0][v]));
