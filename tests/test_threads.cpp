@@ -187,6 +187,28 @@ TEST(Threads, NarrowNetworksNeverHandWorkOver) {
   }
 }
 
+TEST(Threads, FewInputLayersSplitTheirRowsWithTheSameBits) {
+  // Linear<2, 1024> runs forward without the GEMM (body/linear.hpp's
+  // forward_few_inputs); 1100 rows x 1024 x 2 = 2.25 M multiply-adds pass the
+  // threshold, 5 rows do not. Training mode: one pass over all rows (evaluation
+  // runs tiles of at most 256).
+  using FewInputs = Sequential<Linear<2, 1024>, Tanh, Linear<1024, 1>>;
+  for (kernels::Arch arch : available_archs()) {
+    Model<FewInputs> alone_model{seed(9)}, split_model{seed(9)};
+    for (Model<FewInputs>* m : {&alone_model, &split_model}) m->set_arch(arch);
+    ThreadPool pool(2);
+    split_model.set_thread_pool(&pool);
+    for (std::size_t rows : {5, 1100}) {
+      const std::vector<float> x = random_values(rows * 2, static_cast<std::uint32_t>(rows));
+      const std::vector<float> alone = forward_eval(alone_model, x, rows);
+      const std::size_t jobs_before = pool.jobs();
+      const std::vector<float> split = forward_eval(split_model, x, rows);
+      EXPECT_TRUE(same_bits(alone.data(), split.data(), alone.size())) << kernels::arch_name(arch) << ", " << rows;
+      EXPECT_EQ(pool.jobs() > jobs_before, rows == 1100) << kernels::arch_name(arch) << ", " << rows << " rows";
+    }
+  }
+}
+
 /// Three SGD steps on 37 and 300 rows; the parameters after them.
 std::vector<float> train_three_steps(ThreadPool* pool, kernels::Arch arch, std::size_t* jobs) {
   Model<Wide> model{seed(7)};
