@@ -271,6 +271,20 @@ class Report:
         stream_ns = wbytes / level[1] if level and level[1] else None
         return fma_ns, wbytes, level, stream_ns
 
+    # What the two bounds above do not show, from measurements recorded in
+    # docs/kernels.md (a link, not numbers of this run).
+    WHY = {
+        ("W2", "latency"): "the row is one dependency chain through two tanh, about 38 cycles each from input to "
+                           "result, around the 64 → 64 layer's 128 cycles of FMAs "
+                           "([kernels.md](kernels.md#one-sample-with-packed-weights-inferencemodel))",
+        ("W3", "latency"): "its weights nearly fill the 1 MiB L2, and which physical pages they land on decides how "
+                           "many stay there ([kernels.md](kernels.md#one-sample-with-packed-weights-inferencemodel))",
+        ("W2", "train"): "2 × 12 800 tanh per step, at 8.1–8.6 cycles per vector of 16, add about 4 µs to the FMA "
+                         "time ([kernels.md](kernels.md#one-sample-with-packed-weights-inferencemodel))",
+        ("W3", "throughput"): "the register tile's ceiling: [the GEMM alone](#the-gemm-alone), below",
+        ("W5", "throughput"): "the register tile's ceiling: [the GEMM alone](#the-gemm-alone), below",
+    }
+
     def bound_text(self, w, measure, measured):
         fma_ns, wbytes, level, stream_ns = self.bound(w, measure)
         parts = [f"FMA at peak: {fmt_time(fma_ns)}"]
@@ -280,6 +294,8 @@ class Report:
         b = max(x for x in (fma_ns, stream_ns) if x is not None) if (fma_ns or stream_ns) else None
         if b and measured:
             parts.append(f"measured = {measured / b:.2g}× the larger bound")
+        if (w, measure) in self.WHY:
+            parts.append(self.WHY[(w, measure)])
         return "; ".join(parts)
 
     def kernel_gflops(self, name):
@@ -397,9 +413,13 @@ class Report:
                          f"**{'met' if ok else 'missed'}**"])
             if not ok:
                 ep = ct.get("epochs") or 1
+                goal = pt["t"] / 30 / ep  # per epoch, at ctnn's epoch count
+                fma_ns = self.bound("W2", "train")[0]
+                below = (f"; 30× PyTorch eager here means {fmt_time(goal)} per epoch, "
+                         + ("below" if fma_ns and goal < fma_ns else "above") + " the FMA bound") if fma_ns else ""
                 missed.append(("sine task", f"{ct.get('epochs', 0):.0f} epochs, {fmt_time(ct['t'] / ep)} per epoch; "
                                f"the training step of W2 alone: {fmt_time(self.t('ctnn', 'W2', 'train'))}; "
-                               + self.bound_text("W2", "train", ct["t"] / ep)))
+                               + self.bound_text("W2", "train", ct["t"] / ep) + below))
         header = ["target", "goal", "issue's best peer", "best peer measured here", "ctnn measured here", "verdict"]
         return table(header, rows), missed
 
