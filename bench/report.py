@@ -277,6 +277,9 @@ class Report:
         ("W2", "latency"): "the row is one dependency chain through two tanh, about 38 cycles each from input to "
                            "result, around the 64 → 64 layer's 128 cycles of FMAs "
                            "([kernels.md](kernels.md#one-sample-with-packed-weights-inferencemodel))",
+        ("W1", "chained"): "about 90 cycles from one call's input to the next: x through memory, three layers "
+                           "each waiting for the last, the head's horizontal sum of 16 lanes (~27 cycles) "
+                           "([kernels.md](kernels.md#one-sample-with-packed-weights-inferencemodel))",
         ("W3", "latency"): "its weights nearly fill the 1 MiB L2, and which physical pages they land on decides how "
                            "many stay there ([kernels.md](kernels.md#one-sample-with-packed-weights-inferencemodel))",
         ("W2", "train"): "2 × 12 800 tanh per step, at 8.1–8.6 cycles per vector of 16, add about 4 µs to the FMA "
