@@ -293,20 +293,27 @@ struct ScopedArch {
   ~ScopedArch() { kernels::set_default_arch(saved); }
 };
 
-TEST(Kernels, FusedPipelineGivesTheBitsOfItsChildrenRunOneByOne) {
-  using Net = Sequential<Linear<13, 37>, SiLU, Linear<37, 37>, ReLU, Linear<37, 5>, Tanh, Linear<5, 1>, Sigmoid>;
-  static_assert(bind_t<Net, 13>::fusion[0] == FusionRole::fused_head);
+/// Runs Net fused and (with hooks) child by child on every architecture, with
+/// `frozen` frozen in both, and compares outputs, input gradients and
+/// parameter gradients bit for bit.
+template <class Net>
+void expect_fused_bits_of_children(int children, std::string_view frozen = {}) {
+  constexpr std::size_t in = Model<Net>::in_features, out = Model<Net>::out_features;
   for (Arch a : available_archs()) {
     SCOPED_TRACE(std::string(kernels::arch_name(a)));
     const ScopedArch scoped(a);
     for (std::size_t rows : {1u, 3u, 41u, 300u}) {
       Model<Net> fused{seed(3)}, plain{seed(3)};
-      const Batch<13> x(rows, random_values(rows * 13, 9, -2.0f, 2.0f));
-      const Batch<1> dy(rows, random_values(rows, 10));
+      if (!frozen.empty()) {
+        fused.freeze(frozen);
+        plain.freeze(frozen);
+      }
+      const Batch<in> x(rows, random_values(rows * in, 9, -2.0f, 2.0f));
+      const Batch<out> dy(rows, random_values(rows * out, 10));
       CountingHooks hooks;  // with hooks, the children run one by one
       const auto y_fused = fused(x);
       const auto y_plain = plain(x, hooks);
-      EXPECT_EQ(hooks.calls, 9);
+      EXPECT_EQ(hooks.calls, children);
       ASSERT_TRUE(std::equal(y_fused.begin(), y_fused.end(), y_plain.begin())) << rows << " rows";
       const auto dx_fused = fused.backward(dy);
       const auto dx_plain = plain.backward(dy, hooks);
@@ -315,6 +322,33 @@ TEST(Kernels, FusedPipelineGivesTheBitsOfItsChildrenRunOneByOne) {
           << rows << " rows";
     }
   }
+}
+
+TEST(Kernels, FusedPipelineGivesTheBitsOfItsChildrenRunOneByOne) {
+  // Each Linear after a pair takes the pair's activation derivative into its
+  // input gradient: the GEMM (37 -> 37, 37 -> 5), the narrow kernel (5 -> 1).
+  using Net = Sequential<Linear<13, 37>, SiLU, Linear<37, 37>, ReLU, Linear<37, 5>, Tanh, Linear<5, 1>, Sigmoid>;
+  static_assert(bind_t<Net, 13>::fusion[0] == FusionRole::fused_head);
+  static_assert(bind_t<Net, 13>::derivative_taken == std::array{true, false, true, false, true, false, false, false});
+  expect_fused_bits_of_children<Net>(9);
+}
+
+TEST(Kernels, DerivativeTakenByTheNextLinearGivesTheBitsOfItsChildrenRunOneByOne) {
+  // The GEMM over two K blocks (300 outputs summed into 20 inputs), a Linear
+  // alone with few outputs (300 -> 3), ELU's derivative from its input, a
+  // pair's without a bias, Named children, and frozen layers (whose input
+  // gradients are still taken when something before them trains).
+  using Net = Sequential<Linear<5, 20>, ELU<>, Named<"wide", Linear<20, 300, false>>, ReLU, Linear<300, 3>>;
+  static_assert(bind_t<Net, 5>::derivative_taken == std::array{true, false, true, false, false});
+  expect_fused_bits_of_children<Net>(6);
+  expect_fused_bits_of_children<Net>(6, "wide");
+  expect_fused_bits_of_children<Net>(6, "4");
+  // Not taken: an activation without a vector form, or a non-Linear child, after the pair.
+  using Other = Sequential<Linear<6, 40>, Tanh, LayerNorm<40>, Linear<40, 17>, GELUTanh, Linear<17, 17>, Softplus<>,
+                           Linear<17, 2>>;
+  static_assert(bind_t<Other, 6>::derivative_taken ==
+                std::array{false, false, false, true, false, false, false, false});
+  expect_fused_bits_of_children<Other>(9);
 }
 
 // ---- choosing the architecture ----------------------------------------------------

@@ -178,6 +178,54 @@ struct Chain<type_list<Ls...>> {
   // Which neighbours run as one kernel (compose/fusion.hpp).
   static constexpr auto fusion = fusion_plan<Ls...>();
 
+  /// Whether child I heads a fused pair whose activation's derivative the
+  /// child after the pair takes into its input-gradient kernel: a Linear
+  /// alone or the head of another pair (compose/fusion.hpp). Never with hooks,
+  /// where every child runs alone.
+  template <std::size_t I>
+  static constexpr bool derivative_taken_by_next = [] {
+    if constexpr (I + 2 < K) {
+      if constexpr (fusion[I] == FusionRole::fused_head)
+        return fusion[I + 2] == FusionRole::fused_head ||
+               (fusion[I + 2] == FusionRole::alone && is_linear<unwrapped_t<type_at<I + 2, children>>>);
+      else
+        return false;
+    } else {
+      return false;
+    }
+  }();
+  static constexpr std::array<bool, K> derivative_taken = []<std::size_t... I>(std::index_sequence<I...>) {
+    return std::array<bool, K>{derivative_taken_by_next<I>...};
+  }(std::make_index_sequence<K>{});
+
+  /// Which of the two backward gradient buffers holds the gradient of child
+  /// i's output: each child reads one and writes its input gradient into the
+  /// other. A pair whose derivative the next Linear takes gets its dz from
+  /// that Linear directly (the gradient of the activation's output is never
+  /// stored), so the buffers below it swap.
+  template <bool Fused>
+  static constexpr std::array<unsigned char, K> gradient_slots = [] {
+    std::array<unsigned char, K> slot{};
+    slot[K - 1] = 1;  // the caller's dy; the child before writes into buffer 0
+    for (std::size_t i = K - 1; i-- > 0;)
+      slot[i] = static_cast<unsigned char>(1 - slot[Fused && derivative_taken[i] ? i + 2 : i + 1]);
+    return slot;
+  }();
+
+  /// Whether child I's input-gradient kernel multiplies by the derivative of
+  /// the fused pair before it (when fusing: no hooks).
+  template <bool Fused, std::size_t I>
+  static constexpr bool takes_derivative = Fused && I >= 2 && derivative_taken[I - 2];
+  /// That derivative (the pair's z and y in the workspace), or none.
+  template <bool Fused, std::size_t I>
+  static auto derivative_before(float* ws, std::size_t n) {
+    if constexpr (takes_derivative<Fused, I>)
+      return FusedLinearActivation<type_at<I - 2, children>, type_at<I - 1, children>>::gradient(
+          output_of<I - 2>(nullptr, ws, n), output_of<I - 1>(nullptr, ws, n));
+    else
+      return kernels::ActivationGradient<kernels::NoActivation>{};
+  }
+
   template <std::size_t I>
   static Context child_context(const Context& c) {
     const ChildPlacement& p = placements[I];
@@ -231,7 +279,8 @@ struct Chain<type_list<Ls...>> {
     float* const ping = scratch;
     float* const pong = scratch + n * widest_hidden;
     float* const child_scratch = scratch + 2 * n * widest_hidden;
-    auto gradient_of_output = [&](std::size_t i) -> float* { return i % 2 == 0 ? ping : pong; };
+    constexpr bool fused = !has_hooks<Hooks>;
+    auto gradient_of_output = [&](std::size_t i) -> float* { return gradient_slots<fused>[i] == 0 ? ping : pong; };
     [&]<std::size_t... R>(std::index_sequence<R...>) {
       (
           [&] {
@@ -239,29 +288,39 @@ struct Chain<type_list<Ls...>> {
             using L = type_at<I, children>;
             const ChildPlacement& p = placements[I];
             const bool pass_gradient = dx != nullptr || c.any_trainable(0, p.tensor_offset);
-            if constexpr (!has_hooks<Hooks> && fusion[I] == FusionRole::fused_tail) {
+            // The input gradient goes to the gradient of the previous child's
+            // output, or, when this child takes the derivative of the pair
+            // before it, to that pair's dz.
+            float* g_in = nullptr;
+            if constexpr (I == 0) g_in = dx;
+            else if (pass_gradient) g_in = gradient_of_output(takes_derivative<fused, I> ? I - 2 : I - 1);
+            if constexpr (fused && fusion[I] == FusionRole::fused_tail) {
               return;  // runs with the Linear before it, which comes next
-            } else if constexpr (!has_hooks<Hooks> && fusion[I] == FusionRole::fused_head) {
+            } else if constexpr (fused && fusion[I] == FusionRole::fused_head) {
               constexpr std::size_t T = I + 1;  // the activation
+              using Pair = FusedLinearActivation<L, type_at<T, children>>;
               if (dx == nullptr && !c.any_trainable(0, placements[T].tensor_offset)) return;
-              float* g_in = nullptr;
-              if constexpr (I == 0) g_in = dx;
-              else if (pass_gradient) g_in = gradient_of_output(I - 1);
-              FusedLinearActivation<L, type_at<T, children>>::backward(
-                  child_context<I>(c), input_of<I>(x, ws, n), output_of<I>(nullptr, ws, n),
-                  T == K - 1 ? y : output_of<T>(nullptr, ws, n), T == K - 1 ? dy : gradient_of_output(T),
-                  gradient_of_output(I), g_in, n);
+              if constexpr (derivative_taken[I])  // the Linear after the pair stored dz
+                Pair::backward_from_dz(child_context<I>(c), input_of<I>(x, ws, n), gradient_of_output(I), g_in, n,
+                                       derivative_before<fused, I>(ws, n));
+              else
+                Pair::backward_through(child_context<I>(c), input_of<I>(x, ws, n), output_of<I>(nullptr, ws, n),
+                                       T == K - 1 ? y : output_of<T>(nullptr, ws, n),
+                                       T == K - 1 ? dy : gradient_of_output(T), gradient_of_output(I), g_in, n,
+                                       derivative_before<fused, I>(ws, n));
               return;
             }
             if (!pass_gradient && !c.any_trainable(p.tensor_offset, L::params.size())) return;
             const float* g_out = I == K - 1 ? dy : gradient_of_output(I);
-            float* g_in = nullptr;
-            if constexpr (I == 0) g_in = dx;
-            else if (pass_gradient) g_in = gradient_of_output(I - 1);
-            detail::backward_module<L>(child_context<I>(c), input_of<I>(x, ws, n),
-                                       I == K - 1 ? y : output_of<I>(nullptr, ws, n), g_out, g_in, n,
-                                       ws + n * workspace_offsets[I], child_scratch, hooks,
-                                       child_name<Hooks>(name, p.label.view()));
+            if constexpr (takes_derivative<fused, I>) {  // a Linear alone
+              unwrapped_t<L>::backward_through(child_context<I>(c), input_of<I>(x, ws, n), g_out, g_in, n,
+                                               derivative_before<fused, I>(ws, n));
+            } else {
+              detail::backward_module<L>(child_context<I>(c), input_of<I>(x, ws, n),
+                                         I == K - 1 ? y : output_of<I>(nullptr, ws, n), g_out, g_in, n,
+                                         ws + n * workspace_offsets[I], child_scratch, hooks,
+                                         child_name<Hooks>(name, p.label.view()));
+            }
           }(),
           ...);
     }(std::make_index_sequence<K>{});

@@ -8,7 +8,11 @@
 //             registers; z = x · wᵀ + b is also stored in training mode, where
 //             the activation's derivative needs it;
 //   backward  dz = dy ⊙ act'(z) in one pass that also sums db, then dw += dzᵀ·x
-//             and dx = dz·w.
+//             and dx = dz·w. When the next child is a Linear (alone or the
+//             head of another pair), the derivative folds into that Linear's
+//             input-gradient kernel instead (kernels::ActivationGradient): it
+//             stores dy ⊙ act'(z), this pair's dz, as it computes dy, and the
+//             pair only sums db from dz before its dw and dx.
 // The numbers are the same bits as the two layers run one after the other
 // (same GEMM, same activation code, same order of the bias-gradient sums).
 // Calls with hooks run the children one by one, so every hook sees what it
@@ -117,15 +121,50 @@ struct FusedLinearActivation {
   /// gradient; dx: the input gradient, or null.
   static void backward(const Context& c, const float* x, const float* z, const float* y, const float* dy, float* dz,
                        float* dx, std::size_t n) {
-    const bool train_weight = c.requires_grad[0];
-    const bool train_bias = linear::has_bias && c.requires_grad[linear::has_bias ? 1 : 0];
+    backward_through(c, x, z, y, dy, dz, dx, n, kernels::ActivationGradient<kernels::NoActivation>{});
+  }
+
+  /// The backward, with dx stored times `before`, the derivative of the
+  /// activation ending the fused pair before this one (so dx is that pair's dz).
+  template <class GradientOf>
+  static void backward_through(const Context& c, const float* x, const float* z, const float* y, const float* dy,
+                               float* dz, float* dx, std::size_t n, kernels::ActivationGradient<GradientOf> before) {
     kernels::dispatch(c.arch, [&](auto tag) {
       kernels::activation_backward<function, Out>(tag, z, y, dy, dz, n,
-                                                  train_bias ? c.grads + linear::bias_offset : nullptr);
-      if (train_weight)
-        kernels::linear_backward_weight<In, Out>(tag, x, dz, c.grads + linear::weight_offset, n, c.pool);
-      if (dx) kernels::linear_backward_input<In, Out>(tag, c.params + linear::weight_offset, dz, dx, n, c.pool);
+                                                  trains_bias(c) ? c.grads + linear::bias_offset : nullptr);
+      weight_and_input_backward(tag, c, x, dz, dx, n, before);
     });
+  }
+
+  /// The backward from dz, the Linear's output gradient, when the layer after
+  /// the pair has already multiplied its dx by the activation's derivative
+  /// (gradient() below): the bias gradient sums dz in the same order as
+  /// activation_backward's pass would, so the bits do not change.
+  template <class GradientOf>
+  static void backward_from_dz(const Context& c, const float* x, const float* dz, float* dx, std::size_t n,
+                               kernels::ActivationGradient<GradientOf> before) {
+    kernels::dispatch(c.arch, [&](auto tag) {
+      if (trains_bias(c)) kernels::bias_backward<Out>(tag, dz, c.grads + linear::bias_offset, n);
+      weight_and_input_backward(tag, c, x, dz, dx, n, before);
+    });
+  }
+
+  /// What the next Linear's input-gradient kernel is given to store this
+  /// pair's dz instead of the activation's output gradient: z, the Linear's
+  /// output kept by the forward, and y, the activation's.
+  static kernels::ActivationGradient<function> gradient(const float* z, const float* y) { return {z, y}; }
+
+ private:
+  static bool trains_bias(const Context& c) { return linear::has_bias && c.requires_grad[linear::has_bias ? 1 : 0]; }
+
+  template <class Tag, class GradientOf>
+  static void weight_and_input_backward(Tag tag, const Context& c, const float* x, const float* dz, float* dx,
+                                        std::size_t n, kernels::ActivationGradient<GradientOf> before) {
+    if (c.requires_grad[0])
+      kernels::linear_backward_weight<In, Out>(tag, x, dz, c.grads + linear::weight_offset, n, c.pool);
+    if (dx)
+      kernels::linear_backward_input<In, Out, GradientOf>(tag, c.params + linear::weight_offset, dz, dx, n, c.pool,
+                                                          before);
   }
 };
 

@@ -27,6 +27,18 @@ namespace ctnn::kernels {
 /// The activation applied in a Linear's epilogue when nothing follows it.
 struct NoActivation {};
 
+/// What a Linear's input-gradient kernel multiplies dx by before storing it:
+/// Fn'(x), where x[n, In] is the input of the activation Fn that ends the
+/// layer before that Linear and y[n, In] its output (either may be null when
+/// Fn's derivative does not read it). The gradient stored is then already the
+/// previous Linear's output gradient, without a pass of its own over dx
+/// (compose/fusion.hpp). With NoActivation, dx is stored as it is.
+template <class Fn>
+struct ActivationGradient {
+  const float* x = nullptr;
+  const float* y = nullptr;
+};
+
 enum class ActivationForm : std::uint8_t {
   none,        // NoActivation
   per_lane,    // Fn::f and Fn::df, one lane at a time

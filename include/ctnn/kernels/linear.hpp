@@ -1,6 +1,7 @@
 // The kernels of a fully connected layer, on the architecture a model chose:
 //   linear_forward          y = act(x · wᵀ + b), z = x · wᵀ + b kept if asked
-//   linear_backward_input   dx = dy · w
+//   linear_backward_input   dx = dy · w, times the derivative of the activation
+//                           before the layer if asked (ActivationGradient)
 //   linear_backward_weight  dw += dyᵀ · x
 //   bias_backward           db += Σ_rows dy
 // Row-major throughout: x[n, In], y[n, Out], w[Out, In] (PyTorch's layout).
@@ -24,10 +25,10 @@ inline void linear_forward(Arch a, const float* w, const float* bias, const floa
   dispatch(a, [&](auto tag) { linear_forward<Act, In, Out>(tag, w, bias, x, z, y, n, pool); });
 }
 
-template <std::size_t In, std::size_t Out>
+template <std::size_t In, std::size_t Out, class GradientOf = NoActivation>
 inline void linear_backward_input(Arch a, const float* w, const float* dy, float* dx, std::size_t n,
-                                  ThreadPool* pool = nullptr) {
-  dispatch(a, [&](auto tag) { linear_backward_input<In, Out>(tag, w, dy, dx, n, pool); });
+                                  ThreadPool* pool = nullptr, ActivationGradient<GradientOf> gradient = {}) {
+  dispatch(a, [&](auto tag) { linear_backward_input<In, Out, GradientOf>(tag, w, dy, dx, n, pool, gradient); });
 }
 
 template <std::size_t In, std::size_t Out>

@@ -39,11 +39,20 @@ struct Linear : LeafDefaults, FixedSpec<Linear<In, Out, Bias>> {
 
   static void backward(const Context& c, const float* x, const float*, const float* dy, float* dx,
                        std::size_t n, float*, float*) {
+    backward_through(c, x, dy, dx, n, kernels::ActivationGradient<kernels::NoActivation>{});
+  }
+
+  /// The backward, with dx stored times the derivative of the activation
+  /// before this layer (`before`): when that activation ends a fused Linear,
+  /// the gradient written is that Linear's output gradient (compose/fusion.hpp).
+  template <class GradientOf>
+  static void backward_through(const Context& c, const float* x, const float* dy, float* dx, std::size_t n,
+                               kernels::ActivationGradient<GradientOf> before) {
     kernels::dispatch(c.arch, [&](auto tag) {
       if (c.requires_grad[0]) kernels::linear_backward_weight<In, Out>(tag, x, dy, c.grads + weight_offset, n, c.pool);
       if constexpr (Bias)
         if (c.requires_grad[1]) kernels::bias_backward<Out>(tag, dy, c.grads + bias_offset, n);
-      if (dx) kernels::linear_backward_input<In, Out>(tag, c.params + weight_offset, dy, dx, n, c.pool);
+      if (dx) kernels::linear_backward_input<In, Out>(tag, c.params + weight_offset, dy, dx, n, c.pool, before);
     });
   }
 

@@ -131,6 +131,29 @@ CTNN_INLINE V activation_grad(V x, V y, V dy) {
   }
 }
 
+/// dy ⊙ f'(x) for `count` floats at offset `at` of x and y, reading x or y
+/// only if the form needs it.
+template <class Fn>
+CTNN_INLINE V activation_grad_at(const float* x, const float* y, V dy, std::size_t at, std::size_t count) {
+  constexpr ActivationForm form = activation_form<Fn>;
+  constexpr bool reads_x = !(form == ActivationForm::none || form == ActivationForm::identity ||
+                             form == ActivationForm::tanh || form == ActivationForm::sigmoid);
+  constexpr bool reads_y = form == ActivationForm::tanh || form == ActivationForm::sigmoid ||
+                           form == ActivationForm::per_lane;
+  V xv{}, yv{};
+  if constexpr (reads_x) xv = load_n(x + at, count);
+  if constexpr (reads_y) yv = load_n(y + at, count);
+  return activation_grad<Fn>(xv, yv, dy);
+}
+
+/// A Linear's input gradient g (count floats at offset `at` of dx) as it is
+/// stored: g ⊙ Fn'(x) for an ActivationGradient<Fn>, g itself for NoActivation.
+template <class Fn>
+CTNN_INLINE V apply_gradient(const ActivationGradient<Fn>& grad, V g, std::size_t at, std::size_t count) {
+  if constexpr (activation_form<Fn> == ActivationForm::none) return g;
+  else return activation_grad_at<Fn>(grad.x, grad.y, g, at, count);
+}
+
 }  // namespace ctnn::kernels::CTNN_KERNELS_NS
 
 #endif  // CTNN_KERNELS_NS

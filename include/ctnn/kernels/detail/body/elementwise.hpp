@@ -9,18 +9,10 @@
 
 namespace ctnn::kernels::CTNN_KERNELS_NS {
 
-/// dy ⊙ f'(x) for `count` floats at offset `at` (reads x or y only if the form needs it).
+/// dy ⊙ f'(x) for `count` floats at offset `at`.
 template <class Fn>
 CTNN_INLINE V activation_grad_at(const float* x, const float* y, const float* dy, std::size_t at, std::size_t count) {
-  constexpr ActivationForm form = activation_form<Fn>;
-  constexpr bool reads_x = !(form == ActivationForm::none || form == ActivationForm::identity ||
-                             form == ActivationForm::tanh || form == ActivationForm::sigmoid);
-  constexpr bool reads_y = form == ActivationForm::tanh || form == ActivationForm::sigmoid ||
-                           form == ActivationForm::per_lane;
-  V xv{}, yv{};
-  if constexpr (reads_x) xv = load_n(x + at, count);
-  if constexpr (reads_y) yv = load_n(y + at, count);
-  return activation_grad<Fn>(xv, yv, load_n(dy + at, count));
+  return activation_grad_at<Fn>(x, y, load_n(dy + at, count), at, count);
 }
 
 }  // namespace ctnn::kernels::CTNN_KERNELS_NS

@@ -180,14 +180,18 @@ CTNN_INLINE void pack_a(const float* a, std::size_t lda, std::size_t kc, float* 
 // ---- epilogues: what happens to a finished tile of C ------------------------
 
 /// C = A·B, or C += A·B when `accumulate`: the K blocks after the first always
-/// add to what the earlier ones stored.
+/// add to what the earlier ones stored. With an activation's gradient (a
+/// Linear's dx written as the gradient of the activation before it), the
+/// finished sum is multiplied by its derivative as the last K block stores it.
+template <class GradientOf = NoActivation>
 struct StoreC {
   float* c;
   std::size_t ldc;
   bool accumulate = false;
+  ActivationGradient<GradientOf> gradient{};
   template <std::size_t R, std::size_t NV>
   CTNN_INLINE void operator()(std::size_t i0, std::size_t j0, std::size_t nr, V (&acc)[R][NV], bool first,
-                              bool) const {
+                              bool last) const {
 #pragma GCC unroll 16
     for (std::size_t i = 0; i < R; ++i) {
       float* row = c + (i0 + i) * ldc + j0;
@@ -197,6 +201,7 @@ struct StoreC {
         const std::size_t count = std::min(lanes, nr - v * lanes);
         V value = acc[i][v];
         if (accumulate || !first) value += load_n(row + v * lanes, count);
+        if (last) value = apply_gradient(gradient, value, (i0 + i) * ldc + j0 + v * lanes, count);
         store_n(row + v * lanes, value, count);
       }
     }

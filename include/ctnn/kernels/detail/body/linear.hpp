@@ -402,11 +402,12 @@ CTNN_INLINE void backward_weight_few_features(const float* x, const float* dy, f
   if constexpr (rest != 0) backward_weight_block<In, Out, by_rows, rest>(x, dy, dw, n, passes * per_pass * lanes);
 }
 
-/// dx[n, In] = dy[n, Out] · w for Out <= few_features_max: per row and vector
-/// of dx, Out FMAs from zero in order of k, as the GEMM sums them (the same
-/// bits), w's rows read in place.
-template <std::size_t In, std::size_t Out>
-CTNN_INLINE void backward_input_few_outputs(const float* w, const float* dy, float* dx, std::size_t n) {
+/// dx[n, In] = dy[n, Out] · w (⊙ the activation gradient) for Out <=
+/// few_features_max: per row and vector of dx, Out FMAs from zero in order of
+/// k, as the GEMM sums them (the same bits), w's rows read in place.
+template <std::size_t In, std::size_t Out, class GradientOf>
+CTNN_INLINE void backward_input_few_outputs(const float* w, const float* dy, float* dx, std::size_t n,
+                                            const ActivationGradient<GradientOf>& gradient) {
   static_assert(Out <= few_features_max);
   constexpr std::size_t vectors = (In + lanes - 1) / lanes;
   for (std::size_t r = 0; r < n; ++r) {
@@ -418,16 +419,17 @@ CTNN_INLINE void backward_input_few_outputs(const float* w, const float* dy, flo
       V acc = V{};
 #pragma GCC unroll 4
       for (std::size_t j = 0; j < Out; ++j) acc = fma(d[j], load_n(w + j * In + v * lanes, count), acc);
-      store_n(dx + r * In + v * lanes, acc, count);
+      store_n(dx + r * In + v * lanes, apply_gradient(gradient, acc, r * In + v * lanes, count), count);
     }
   }
 }
 
-/// dx[n, In] = dy[n, Out] · w for a narrow layer: w's rows stay in registers;
-/// each row's sum runs from zero over j in order, as the GEMM's does, 8 rows
-/// at a time.
-template <std::size_t In, std::size_t Out>
-CTNN_INLINE void backward_input_narrow(const float* w, const float* dy, float* dx, std::size_t n) {
+/// dx[n, In] = dy[n, Out] · w (⊙ the activation gradient) for a narrow layer:
+/// w's rows stay in registers; each row's sum runs from zero over j in order,
+/// as the GEMM's does, 8 rows at a time.
+template <std::size_t In, std::size_t Out, class GradientOf>
+CTNN_INLINE void backward_input_narrow(const float* w, const float* dy, float* dx, std::size_t n,
+                                       const ActivationGradient<GradientOf>& gradient) {
   V wv[Out];
 #pragma GCC unroll 16
   for (std::size_t j = 0; j < Out; ++j) wv[j] = In == lanes ? load(w + j * In) : load_first(w + j * In, In);
@@ -435,7 +437,8 @@ CTNN_INLINE void backward_input_narrow(const float* w, const float* dy, float* d
     V acc[R];
     rows_times_vectors(dy, r0, wv, acc);
 #pragma GCC unroll 8
-    for (std::size_t i = 0; i < R; ++i) store_n(dx + (r0 + i) * In, acc[i], In);
+    for (std::size_t i = 0; i < R; ++i)
+      store_n(dx + (r0 + i) * In, apply_gradient(gradient, acc[i], (r0 + i) * In, In), In);
   });
 }
 
@@ -469,18 +472,20 @@ void linear_forward(CTNN_KERNELS_TAG, const float* w, const float* bias, const f
   }
 }
 
-/// dx[n, In] = dy[n, Out] · w (overwrites dx).
-template <std::size_t In, std::size_t Out>
+/// dx[n, In] = dy[n, Out] · w (overwrites dx); with an ActivationGradient<Fn>,
+/// dx ⊙ Fn'(x) as each element is stored (the same bits as a separate pass).
+template <std::size_t In, std::size_t Out, class GradientOf = NoActivation>
 void linear_backward_input(CTNN_KERNELS_TAG, const float* w, const float* dy, float* dx, std::size_t n,
-                           ThreadPool* pool = nullptr) {
+                           ThreadPool* pool = nullptr, ActivationGradient<GradientOf> gradient = {}) {
   using namespace CTNN_KERNELS_NS;
   if constexpr (narrow_layer<In, Out>) {
-    backward_input_narrow<In, Out>(w, dy, dx, n);
+    backward_input_narrow<In, Out>(w, dy, dx, n, gradient);
   } else if constexpr (Out <= few_features_max) {
-    backward_input_few_outputs<In, Out>(w, dy, dx, n);
+    backward_input_few_outputs<In, Out>(w, dy, dx, n, gradient);
   } else {
     constexpr std::size_t nv = In > lanes ? 2 : 1;
-    gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false, StoreC{dx, In, false}, pool);
+    gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false, StoreC<GradientOf>{dx, In, false, gradient},
+                                 pool);
   }
 }
 
@@ -495,7 +500,7 @@ void linear_backward_weight(CTNN_KERNELS_TAG, const float* x, const float* dy, f
     backward_weight_few_features<In, Out>(x, dy, dw, n);
   } else {
     constexpr std::size_t nv = In > lanes ? 2 : 1;
-    gemm<nv, ALayout::col_major>(Out, In, n, dy, Out, x, In, false, StoreC{dw, In, true}, pool);
+    gemm<nv, ALayout::col_major>(Out, In, n, dy, Out, x, In, false, StoreC<>{dw, In, true}, pool);
   }
 }
 
