@@ -5,8 +5,9 @@
 // so names, offsets, printing and the workspace layout stay what they were;
 // only how Chain (compose/chain.hpp) runs the pair changes:
 //   forward   y = act(x · wᵀ + b) in the GEMM's epilogue, while the tile is in
-//             registers; z = x · wᵀ + b is also stored in training mode, where
-//             the activation's derivative needs it;
+//             registers; z = x · wᵀ + b is also stored in training mode when
+//             the activation's derivative reads it (not for ReLU, Tanh and
+//             Sigmoid, whose derivatives read y);
 //   backward  dz = dy ⊙ act'(z) in one pass that also sums db, then dw += dzᵀ·x
 //             and dx = dz·w. When the next child is a Linear (alone or the
 //             head of another pair), the derivative folds into that Linear's
@@ -106,9 +107,11 @@ struct FusedLinearActivation {
   using function = typename activation::function;
   static constexpr std::size_t In = linear::in_features, Out = linear::out_features;
 
-  /// x[n, In] -> z[n, Out] (only when training) -> y[n, Out]. `c` is the Linear's context.
+  /// x[n, In] -> z[n, Out] -> y[n, Out]. `c` is the Linear's context. z is
+  /// stored only when training and the activation's derivative reads it
+  /// (not for ReLU, Tanh, Sigmoid: their backward reads y).
   static void forward(const Context& c, const float* x, float* z, float* y, std::size_t n) {
-    forward_into(c, x, c.training ? z : nullptr, y, n);
+    forward_into(c, x, c.training && kernels::derivative_reads_input<function> ? z : nullptr, y, n);
   }
   /// The same, storing z whenever it is not null.
   static void forward_into(const Context& c, const float* x, float* z, float* y, std::size_t n) {

@@ -91,11 +91,18 @@ inline constexpr bool vector_form_is_exact =
     activation_form<Fn> == ActivationForm::relu || activation_form<Fn> == ActivationForm::leaky_relu ||
     activation_form<Fn> == ActivationForm::hardtanh;
 
-/// True if f' can be computed from the output alone (the input need not be kept).
+/// Which of the activation's input x and output y its vector derivative
+/// reads. ReLU's reads y (y > 0 exactly where x > 0, as PyTorch's
+/// threshold_backward reads the result), so for ReLU, Tanh and Sigmoid a
+/// fused Linear need not keep its output z for the backward.
 template <class Fn>
-inline constexpr bool derivative_from_output = activation_form<Fn> == ActivationForm::tanh ||
-                                               activation_form<Fn> == ActivationForm::sigmoid ||
-                                               activation_form<Fn> == ActivationForm::relu ||
-                                               activation_form<Fn> == ActivationForm::identity;
+inline constexpr bool derivative_reads_input =
+    !(activation_form<Fn> == ActivationForm::none || activation_form<Fn> == ActivationForm::identity ||
+      activation_form<Fn> == ActivationForm::relu || activation_form<Fn> == ActivationForm::tanh ||
+      activation_form<Fn> == ActivationForm::sigmoid);
+template <class Fn>
+inline constexpr bool derivative_reads_output =
+    activation_form<Fn> == ActivationForm::relu || activation_form<Fn> == ActivationForm::tanh ||
+    activation_form<Fn> == ActivationForm::sigmoid || activation_form<Fn> == ActivationForm::per_lane;
 
 }  // namespace ctnn::kernels

@@ -107,7 +107,7 @@ CTNN_INLINE V activation_grad(V x, V y, V dy) {
   if constexpr (form == ActivationForm::none || form == ActivationForm::identity) {
     return dy * 1.0f;
   } else if constexpr (form == ActivationForm::relu) {
-    return dy * select(x > 0.0f, splat(1.0f), V{});
+    return dy * select(y > 0.0f, splat(1.0f), V{});
   } else if constexpr (form == ActivationForm::leaky_relu) {
     return dy * select(x > 0.0f, splat(1.0f), splat(Fn::negative_slope));
   } else if constexpr (form == ActivationForm::hardtanh) {
@@ -135,14 +135,9 @@ CTNN_INLINE V activation_grad(V x, V y, V dy) {
 /// only if the form needs it.
 template <class Fn>
 CTNN_INLINE V activation_grad_at(const float* x, const float* y, V dy, std::size_t at, std::size_t count) {
-  constexpr ActivationForm form = activation_form<Fn>;
-  constexpr bool reads_x = !(form == ActivationForm::none || form == ActivationForm::identity ||
-                             form == ActivationForm::tanh || form == ActivationForm::sigmoid);
-  constexpr bool reads_y = form == ActivationForm::tanh || form == ActivationForm::sigmoid ||
-                           form == ActivationForm::per_lane;
   V xv{}, yv{};
-  if constexpr (reads_x) xv = load_n(x + at, count);
-  if constexpr (reads_y) yv = load_n(y + at, count);
+  if constexpr (derivative_reads_input<Fn>) xv = load_n(x + at, count);
+  if constexpr (derivative_reads_output<Fn>) yv = load_n(y + at, count);
   return activation_grad<Fn>(xv, yv, dy);
 }
 
