@@ -294,16 +294,18 @@ struct ScopedArch {
 };
 
 /// Runs Net fused and (with hooks) child by child on every architecture, with
-/// `frozen` frozen in both, and compares outputs, input gradients and
-/// parameter gradients bit for bit.
+/// `frozen` frozen in both and the fused one on `pool` if given, and compares
+/// outputs, input gradients and parameter gradients bit for bit.
 template <class Net>
-void expect_fused_bits_of_children(int children, std::string_view frozen = {}) {
+void expect_fused_bits_of_children(int children, std::string_view frozen = {}, ThreadPool* pool = nullptr,
+                                   std::size_t most_rows = 300) {
   constexpr std::size_t in = Model<Net>::in_features, out = Model<Net>::out_features;
   for (Arch a : available_archs()) {
     SCOPED_TRACE(std::string(kernels::arch_name(a)));
     const ScopedArch scoped(a);
-    for (std::size_t rows : {1u, 3u, 41u, 300u}) {
+    for (std::size_t rows : {std::size_t{1}, std::size_t{3}, std::size_t{41}, most_rows}) {
       Model<Net> fused{seed(3)}, plain{seed(3)};
+      if (pool) fused.set_thread_pool(pool);
       if (!frozen.empty()) {
         fused.freeze(frozen);
         plain.freeze(frozen);
@@ -343,6 +345,14 @@ TEST(Kernels, DerivativeTakenByTheNextLinearGivesTheBitsOfItsChildrenRunOneByOne
   expect_fused_bits_of_children<Net>(6);
   expect_fused_bits_of_children<Net>(6, "wide");
   expect_fused_bits_of_children<Net>(6, "4");
+  // The GEMM with its rows of dz packed in blocks (512 wide: 300 rows are two
+  // blocks), two K blocks, and two threads, which must keep each column's
+  // rows in order for the bias gradient's sums (at 3000 rows, threads that
+  // each took half of the rows would add to the same sums at the same time).
+  using Wide = Sequential<Linear<5, 80>, Tanh, Linear<80, 512>, Sigmoid, Linear<512, 3>>;
+  expect_fused_bits_of_children<Wide>(6);
+  ThreadPool pool(2);
+  expect_fused_bits_of_children<Wide>(6, {}, &pool, 3000);
   // Not taken: an activation without a vector form, or a non-Linear child, after the pair.
   using Other = Sequential<Linear<6, 40>, Tanh, LayerNorm<40>, Linear<40, 17>, GELUTanh, Linear<17, 17>, Softplus<>,
                            Linear<17, 2>>;

@@ -216,12 +216,13 @@ struct Chain<type_list<Ls...>> {
   /// the fused pair before it (when fusing: no hooks).
   template <bool Fused, std::size_t I>
   static constexpr bool takes_derivative = Fused && I >= 2 && derivative_taken[I - 2];
-  /// That derivative (the pair's z and y in the workspace), or none.
+  /// That derivative (the pair's z and y in the workspace, and its bias
+  /// gradient), or none.
   template <bool Fused, std::size_t I>
-  static auto derivative_before(float* ws, std::size_t n) {
+  static auto derivative_before(const Context& c, float* ws, std::size_t n) {
     if constexpr (takes_derivative<Fused, I>)
       return FusedLinearActivation<type_at<I - 2, children>, type_at<I - 1, children>>::gradient(
-          output_of<I - 2>(nullptr, ws, n), output_of<I - 1>(nullptr, ws, n));
+          child_context<I - 2>(c), output_of<I - 2>(nullptr, ws, n), output_of<I - 1>(nullptr, ws, n));
     else
       return kernels::ActivationGradient<kernels::NoActivation>{};
   }
@@ -302,19 +303,19 @@ struct Chain<type_list<Ls...>> {
               if (dx == nullptr && !c.any_trainable(0, placements[T].tensor_offset)) return;
               if constexpr (derivative_taken[I])  // the Linear after the pair stored dz
                 Pair::backward_from_dz(child_context<I>(c), input_of<I>(x, ws, n), gradient_of_output(I), g_in, n,
-                                       derivative_before<fused, I>(ws, n));
+                                       derivative_before<fused, I>(c, ws, n));
               else
                 Pair::backward_through(child_context<I>(c), input_of<I>(x, ws, n), output_of<I>(nullptr, ws, n),
                                        T == K - 1 ? y : output_of<T>(nullptr, ws, n),
                                        T == K - 1 ? dy : gradient_of_output(T), gradient_of_output(I), g_in, n,
-                                       derivative_before<fused, I>(ws, n));
+                                       derivative_before<fused, I>(c, ws, n));
               return;
             }
             if (!pass_gradient && !c.any_trainable(p.tensor_offset, L::params.size())) return;
             const float* g_out = I == K - 1 ? dy : gradient_of_output(I);
             if constexpr (takes_derivative<fused, I>) {  // a Linear alone
               unwrapped_t<L>::backward_through(child_context<I>(c), input_of<I>(x, ws, n), g_out, g_in, n,
-                                               derivative_before<fused, I>(ws, n));
+                                               derivative_before<fused, I>(c, ws, n));
             } else {
               detail::backward_module<L>(child_context<I>(c), input_of<I>(x, ws, n),
                                          I == K - 1 ? y : output_of<I>(nullptr, ws, n), g_out, g_in, n,

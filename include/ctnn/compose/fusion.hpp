@@ -12,8 +12,8 @@
 //             and dx = dz·w. When the next child is a Linear (alone or the
 //             head of another pair), the derivative folds into that Linear's
 //             input-gradient kernel instead (kernels::ActivationGradient): it
-//             stores dy ⊙ act'(z), this pair's dz, as it computes dy, and the
-//             pair only sums db from dz before its dw and dx.
+//             stores dy ⊙ act'(z), this pair's dz, as it computes dy, and sums
+//             db from it; the pair then runs only its dw and dx.
 // The numbers are the same bits as the two layers run one after the other
 // (same GEMM, same activation code, same order of the bias-gradient sums).
 // Calls with hooks run the children one by one, so every hook sees what it
@@ -139,23 +139,23 @@ struct FusedLinearActivation {
     });
   }
 
-  /// The backward from dz, the Linear's output gradient, when the layer after
-  /// the pair has already multiplied its dx by the activation's derivative
-  /// (gradient() below): the bias gradient sums dz in the same order as
-  /// activation_backward's pass would, so the bits do not change.
+  /// The backward from dz, the Linear's output gradient, when the Linear after
+  /// the pair has already multiplied its dx by the activation's derivative and
+  /// summed the bias gradient from it (gradient() below).
   template <class GradientOf>
   static void backward_from_dz(const Context& c, const float* x, const float* dz, float* dx, std::size_t n,
                                kernels::ActivationGradient<GradientOf> before) {
-    kernels::dispatch(c.arch, [&](auto tag) {
-      if (trains_bias(c)) kernels::bias_backward<Out>(tag, dz, c.grads + linear::bias_offset, n);
-      weight_and_input_backward(tag, c, x, dz, dx, n, before);
-    });
+    kernels::dispatch(c.arch, [&](auto tag) { weight_and_input_backward(tag, c, x, dz, dx, n, before); });
   }
 
   /// What the next Linear's input-gradient kernel is given to store this
-  /// pair's dz instead of the activation's output gradient: z, the Linear's
-  /// output kept by the forward, and y, the activation's.
-  static kernels::ActivationGradient<function> gradient(const float* z, const float* y) { return {z, y}; }
+  /// pair's dz instead of the activation's output gradient, and to sum the
+  /// bias gradient from it: z, the Linear's output kept by the forward (when
+  /// the derivative reads it), y, the activation's, and the Linear's bias
+  /// gradient if it trains. `c` is the Linear's context.
+  static kernels::ActivationGradient<function> gradient(const Context& c, const float* z, const float* y) {
+    return {z, y, trains_bias(c) ? c.grads + linear::bias_offset : nullptr};
+  }
 
  private:
   static bool trains_bias(const Context& c) { return linear::has_bias && c.requires_grad[linear::has_bias ? 1 : 0]; }

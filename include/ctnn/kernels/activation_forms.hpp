@@ -32,11 +32,15 @@ struct NoActivation {};
 /// layer before that Linear and y[n, In] its output (either may be null when
 /// Fn's derivative does not read it). The gradient stored is then already the
 /// previous Linear's output gradient, without a pass of its own over dx
-/// (compose/fusion.hpp). With NoActivation, dx is stored as it is.
+/// (compose/fusion.hpp). Unless db is null, the kernel also adds the column
+/// sums of what it stores to db[In] (the previous Linear's bias gradient),
+/// summed from zero in order of rows and then added, as a separate pass
+/// would. With NoActivation, dx is stored as it is.
 template <class Fn>
 struct ActivationGradient {
   const float* x = nullptr;
   const float* y = nullptr;
+  float* db = nullptr;
 };
 
 enum class ActivationForm : std::uint8_t {

@@ -182,16 +182,25 @@ CTNN_INLINE void pack_a(const float* a, std::size_t lda, std::size_t kc, float* 
 /// C = A·B, or C += A·B when `accumulate`: the K blocks after the first always
 /// add to what the earlier ones stored. With an activation's gradient (a
 /// Linear's dx written as the gradient of the activation before it), the
-/// finished sum is multiplied by its derivative as the last K block stores it.
+/// finished sum is multiplied by its derivative as the last K block stores it,
+/// and, unless column_sums is null, added to column_sums[j] (zeroed by the
+/// caller): the tiles of a column come in order of rows (gemm below keeps
+/// each column on one thread), so each column is summed in order of rows.
 template <class GradientOf = NoActivation>
 struct StoreC {
   float* c;
   std::size_t ldc;
   bool accumulate = false;
   ActivationGradient<GradientOf> gradient{};
+  float* column_sums = nullptr;
   template <std::size_t R, std::size_t NV>
   CTNN_INLINE void operator()(std::size_t i0, std::size_t j0, std::size_t nr, V (&acc)[R][NV], bool first,
                               bool last) const {
+    V sums[NV];
+    const bool summing = last && column_sums;
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v)
+      sums[v] = summing && v * lanes < nr ? load_n(column_sums + j0 + v * lanes, std::min(lanes, nr - v * lanes)) : V{};
 #pragma GCC unroll 16
     for (std::size_t i = 0; i < R; ++i) {
       float* row = c + (i0 + i) * ldc + j0;
@@ -203,9 +212,17 @@ struct StoreC {
         if (accumulate || !first) value += load_n(row + v * lanes, count);
         if (last) value = apply_gradient(gradient, value, (i0 + i) * ldc + j0 + v * lanes, count);
         store_n(row + v * lanes, value, count);
+        if constexpr (activation_form<GradientOf> != ActivationForm::none) sums[v] += value;
       }
     }
+    if constexpr (activation_form<GradientOf> != ActivationForm::none)
+      if (summing)
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < NV; ++v)
+          if (v * lanes < nr) store_n(column_sums + j0 + v * lanes, sums[v], std::min(lanes, nr - v * lanes));
   }
+  /// Whether the tiles of each column must come in order of rows, on one thread.
+  bool sums_columns() const { return column_sums != nullptr; }
 };
 
 /// y = act(A·B + bias); z = A·B + bias as well when z is not null. Partial
@@ -373,7 +390,9 @@ inline void gemm(std::size_t M, std::size_t N, std::size_t K, const float* a, st
   // faster by columns, 1.43x by rows; one such layer alone 1.93x either way).
   constexpr std::size_t NR = NV * lanes, MR = gemm_mr<NV>;
   const std::size_t row_panels = (M + MR - 1) / MR, column_panels = (N + NR - 1) / NR;
-  const bool by_rows = row_panels >= column_panels;
+  bool by_rows = row_panels >= column_panels;
+  if constexpr (requires { epilogue.sums_columns(); })
+    if (epilogue.sums_columns()) by_rows = false;
   const std::size_t panels = by_rows ? row_panels : column_panels;
   const std::size_t parts = pool && M * N * K >= gemm_parallel_min_fmas ? std::min(pool->size(), panels) : 1;
   if (parts <= 1) return share(0, M, 0, N);

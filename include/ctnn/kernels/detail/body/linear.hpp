@@ -174,6 +174,22 @@ CTNN_INLINE void add_column_sums(const float* dy, float* db, std::size_t n) {
   }
 }
 
+/// db[Width] += sums (sums' lanes past Width are ignored): the last step of
+/// add_column_sums, for kernels that summed the columns as they stored them.
+template <std::size_t Width, std::size_t Blocks>
+CTNN_INLINE void add_sums(const V (&sums)[Blocks], float* db) {
+  static_assert(Blocks * lanes >= Width);
+#pragma GCC unroll 8
+  for (std::size_t v = 0; v * lanes < Width; ++v) {
+    const std::size_t count = std::min(lanes, Width - v * lanes);
+    store_n(db + v * lanes, load_n(db + v * lanes, count) + sums[v], count);
+  }
+}
+
+/// Widest input gradient whose column sums the GEMM's epilogue keeps (a
+/// stack buffer of this many floats); wider ones are summed in a pass after it.
+inline constexpr std::size_t gemm_column_sums_max = 4096;
+
 /// acc[i] = Σ_k a[(r0 + i)·K + k]·b[k] for R rows of a, from zero over k in
 /// order (the GEMM's order), the rows' chains interleaved: one row's K FMAs
 /// are one dependency chain.
@@ -410,6 +426,8 @@ CTNN_INLINE void backward_input_few_outputs(const float* w, const float* dy, flo
                                             const ActivationGradient<GradientOf>& gradient) {
   static_assert(Out <= few_features_max);
   constexpr std::size_t vectors = (In + lanes - 1) / lanes;
+  constexpr bool sums_columns = activation_form<GradientOf> != ActivationForm::none;
+  V sums[sums_columns ? vectors : 1] = {};
   for (std::size_t r = 0; r < n; ++r) {
     V d[Out];
 #pragma GCC unroll 4
@@ -419,9 +437,13 @@ CTNN_INLINE void backward_input_few_outputs(const float* w, const float* dy, flo
       V acc = V{};
 #pragma GCC unroll 4
       for (std::size_t j = 0; j < Out; ++j) acc = fma(d[j], load_n(w + j * In + v * lanes, count), acc);
-      store_n(dx + r * In + v * lanes, apply_gradient(gradient, acc, r * In + v * lanes, count), count);
+      const V g = apply_gradient(gradient, acc, r * In + v * lanes, count);
+      store_n(dx + r * In + v * lanes, g, count);
+      if constexpr (sums_columns) sums[v] += g;
     }
   }
+  if constexpr (sums_columns)
+    if (gradient.db) add_sums<In>(sums, gradient.db);
 }
 
 /// dx[n, In] = dy[n, Out] · w (⊙ the activation gradient) for a narrow layer:
@@ -433,13 +455,20 @@ CTNN_INLINE void backward_input_narrow(const float* w, const float* dy, float* d
   V wv[Out];
 #pragma GCC unroll 16
   for (std::size_t j = 0; j < Out; ++j) wv[j] = In == lanes ? load(w + j * In) : load_first(w + j * In, In);
+  constexpr bool sums_columns = activation_form<GradientOf> != ActivationForm::none;
+  V sums[1] = {};
   in_row_groups(n, [&]<std::size_t R>(std::size_t r0) CTNN_LAMBDA_INLINE {
     V acc[R];
     rows_times_vectors(dy, r0, wv, acc);
 #pragma GCC unroll 8
-    for (std::size_t i = 0; i < R; ++i)
-      store_n(dx + (r0 + i) * In, apply_gradient(gradient, acc[i], (r0 + i) * In, In), In);
+    for (std::size_t i = 0; i < R; ++i) {
+      const V g = apply_gradient(gradient, acc[i], (r0 + i) * In, In);
+      store_n(dx + (r0 + i) * In, g, In);
+      if constexpr (sums_columns) sums[0] += g;
+    }
   });
+  if constexpr (sums_columns)
+    if (gradient.db) add_sums<In>(sums, gradient.db);
 }
 
 }  // namespace ctnn::kernels::CTNN_KERNELS_NS
@@ -473,7 +502,8 @@ void linear_forward(CTNN_KERNELS_TAG, const float* w, const float* bias, const f
 }
 
 /// dx[n, In] = dy[n, Out] · w (overwrites dx); with an ActivationGradient<Fn>,
-/// dx ⊙ Fn'(x) as each element is stored (the same bits as a separate pass).
+/// dx ⊙ Fn'(x) as each element is stored, and its column sums added to the
+/// gradient's db (the same bits as separate passes).
 template <std::size_t In, std::size_t Out, class GradientOf = NoActivation>
 void linear_backward_input(CTNN_KERNELS_TAG, const float* w, const float* dy, float* dx, std::size_t n,
                            ThreadPool* pool = nullptr, ActivationGradient<GradientOf> gradient = {}) {
@@ -482,10 +512,22 @@ void linear_backward_input(CTNN_KERNELS_TAG, const float* w, const float* dy, fl
     backward_input_narrow<In, Out>(w, dy, dx, n, gradient);
   } else if constexpr (Out <= few_features_max) {
     backward_input_few_outputs<In, Out>(w, dy, dx, n, gradient);
+  } else if constexpr (activation_form<GradientOf> != ActivationForm::none && In <= gemm_column_sums_max) {
+    constexpr std::size_t nv = In > lanes ? 2 : 1;
+    alignas(64) float sums[In] = {};
+    gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false,
+                                 StoreC<GradientOf>{dx, In, false, gradient, gradient.db ? sums : nullptr}, pool);
+    if (gradient.db)
+      for (std::size_t j = 0; j < In; j += lanes) {
+        const std::size_t count = std::min(lanes, In - j);
+        store_n(gradient.db + j, load_n(gradient.db + j, count) + load_n(sums + j, count), count);
+      }
   } else {
     constexpr std::size_t nv = In > lanes ? 2 : 1;
     gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false, StoreC<GradientOf>{dx, In, false, gradient},
                                  pool);
+    if constexpr (activation_form<GradientOf> != ActivationForm::none)
+      if (gradient.db) add_column_sums<In>(dx, gradient.db, n);
   }
 }
 
