@@ -353,7 +353,8 @@ TEST(Kernels, DerivativeTakenByTheNextLinearGivesTheBitsOfItsChildrenRunOneByOne
   expect_fused_bits_of_children<Wide>(6);
   ThreadPool pool(2);
   expect_fused_bits_of_children<Wide>(6, {}, &pool, 3000);
-  // Not taken: an activation without a vector form, or a non-Linear child, after the pair.
+  // Taken by a Linear alone (40 -> 17 + GELU-tanh, then 17 -> 17); not by a
+  // LayerNorm after the first pair; 17 -> 17 + Softplus (no vector form) is no pair.
   using Other = Sequential<Linear<6, 40>, Tanh, LayerNorm<40>, Linear<40, 17>, GELUTanh, Linear<17, 17>, Softplus<>,
                            Linear<17, 2>>;
   static_assert(bind_t<Other, 6>::derivative_taken ==
