@@ -271,6 +271,91 @@ TEST(CustomModule, FusedForwardGivesTheBitsOfTheNodesRunOneByOne) {
   }
 }
 
+// The derivative of a fused pair's activation folds into the input gradient of
+// the Linear call after it (module.hpp, BackwardPlan::takes_derivative), as in
+// pipelines: fc1's pair into fc2's pair, fc2's (ELU: its derivative reads z)
+// into fc3's (no bias), sig's into out (a Linear alone). fc3's pair is read
+// twice (by fc4 and head), so its own dz pass stays.
+struct Folds {
+  CTNN_MODULE(Folds, (Linear<5, 13>, fc1), (Linear<13, 37>, fc2), (Linear<37, 37, false>, fc3), (Linear<37, 37>, fc4),
+              (Linear<37, 3>, out), (Linear<37, 3>, head), (ELU<>, elu));
+  constexpr auto forward(auto x) const {
+    auto a = tanh(fc1(x));
+    auto b = elu(fc2(a));
+    auto c = relu(fc3(b));
+    auto d = sigmoid(fc4(c));
+    return out(d) + head(c);
+  }
+};
+using FoldsLayer = ModuleLayer<Folds, 5>;
+// Nodes: 1 fc1, 2 tanh, 3 fc2, 4 elu, 5 fc3, 6 relu, 7 fc4, 8 sigmoid, 9 out, 10 head, 11 +.
+static_assert(FoldsLayer::plan.takes_derivative[3] && FoldsLayer::plan.takes_derivative[5] &&
+              !FoldsLayer::plan.takes_derivative[7] && !FoldsLayer::plan.takes_derivative[10] &&
+              FoldsLayer::plan.takes_derivative[9]);
+static_assert(FoldsLayer::plan.derivative_taken[1] && FoldsLayer::plan.derivative_taken[3] &&
+              !FoldsLayer::plan.derivative_taken[5] && FoldsLayer::plan.derivative_taken[7]);
+static_assert(ModuleLayer<Custom, 5>::plan.takes_derivative[3] && ModuleLayer<Custom, 5>::plan.takes_derivative[5]);
+// tanh(z) + z: the pair's output is not fused in the backward, so nothing is taken.
+static_assert(!FusedAndReusedLayer::plan.takes_derivative[3]);
+
+struct NoHookCalls {
+  int calls = 0;
+  void forward(const ModuleIO&) { ++calls; }
+  void backward(const ModuleIO&) { ++calls; }
+};
+
+TEST(CustomModule, FoldedDerivativeGivesTheBitsOfTheNodesRunOneByOne) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> d;
+  // Whole model trained; a pair's bias frozen (the folded kernel sums no db);
+  // a pair frozen whose input still needs a gradient; the Linear alone that
+  // takes a derivative frozen; everything from fc2 on frozen (fc1 still trains).
+  for (const char* frozen : {"", "fc1.bias", "fc2", "out", "fc2,fc3,fc4,out,head"}) {
+    Model<Folds> fused{seed(6)}, plain{seed(6)}, mixed{seed(6)};
+    for (Model<Folds>* m : {&fused, &plain, &mixed}) {
+      std::string list = frozen;
+      for (std::size_t at = 0; !list.empty();) {
+        const std::size_t comma = list.find(',', at);
+        m->freeze(list.substr(at, comma - at));
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+      }
+    }
+    for (std::size_t rows : {1u, 5u, 37u, 300u}) {
+      Batch<5> x(rows);
+      for (float& v : x) v = d(rng);
+      Batch<3> dy(rows);
+      for (float& v : dy) v = d(rng);
+      for (Model<Folds>* m : {&fused, &plain, &mixed}) m->zero_grad();
+      NoHookCalls hooks, backward_hooks;
+      const auto y_fused = fused(x);
+      const auto y_plain = plain(x, hooks);  // with hooks, every node runs on its own
+      (void)mixed(x);                         // fused forward (no z kept for tanh, relu, sigmoid)...
+      const auto dx_fused = fused.backward(dy);
+      const auto dx_plain = plain.backward(dy, hooks);
+      const auto dx_mixed = mixed.backward(dy, backward_hooks);  // ...and a backward node by node
+      EXPECT_GT(hooks.calls, 0);
+      EXPECT_GT(backward_hooks.calls, 0);
+      const std::string where = std::string(frozen) + " frozen, rows " + std::to_string(rows);
+      ASSERT_TRUE(std::equal(y_fused.begin(), y_fused.end(), y_plain.begin())) << where;
+      ASSERT_TRUE(std::equal(dx_fused.begin(), dx_fused.end(), dx_plain.begin())) << where;
+      ASSERT_TRUE(std::equal(dx_mixed.begin(), dx_mixed.end(), dx_plain.begin())) << where;
+      ASSERT_TRUE(std::equal(fused.gradients().begin(), fused.gradients().end(), plain.gradients().begin()))
+          << where;
+      ASSERT_TRUE(std::equal(mixed.gradients().begin(), mixed.gradients().end(), plain.gradients().begin()))
+          << where;
+      // Parameter gradients only (no dx): the first pair's dx is not asked for.
+      for (Model<Folds>* m : {&fused, &plain}) m->zero_grad();
+      (void)fused(x);
+      (void)plain(x, hooks);
+      fused.backward_parameters(dy);
+      plain.backward_parameters(dy, hooks);
+      ASSERT_TRUE(std::equal(fused.gradients().begin(), fused.gradients().end(), plain.gradients().begin()))
+          << where << " (parameters only)";
+    }
+  }
+}
+
 // Backward hooks see each member call, in reverse order: grad_output is the
 // summed gradient of the call's output, grad_input what this call alone passed
 // back (null for the first call, whose input needs no gradient).

@@ -313,6 +313,12 @@ struct ModuleLayer {
     /// A Linear fused with its activation whose output nothing else reads runs
     /// one fused backward (as pipelines do); the activation's node is skipped.
     std::array<bool, detail::max_graph_nodes> fused{}, runs_with_producer{};
+    /// A Linear call (alone or heading a fused pair) whose input is the output
+    /// of a fused pair that nothing else reads takes that activation's
+    /// derivative into its input-gradient kernel: it stores the pair's dz and
+    /// sums its bias gradient (compose/fusion.hpp); the pair's derivative is
+    /// then taken, and the pair runs from dz.
+    std::array<bool, detail::max_graph_nodes> takes_derivative{}, derivative_taken{};
   };
   static constexpr BackwardPlan plan = [] {
     BackwardPlan p;
@@ -337,6 +343,11 @@ struct ModuleLayer {
       p.dy_block[i] = consumers[i] == 1 ? result_slot[i] : K;
       const std::size_t a = graph.nodes[i].fused_activation;
       if (a != 0 && consumers[i] == 1 && p.live[a]) p.fused[i] = p.runs_with_producer[a] = true;
+    }
+    for (std::size_t j = 1; j < N; ++j) {
+      const std::size_t a = graph.nodes[j].derivative_of;
+      if (a != 0 && p.live[j] && p.runs_with_producer[a] && consumers[a] == 1)
+        p.takes_derivative[j] = p.derivative_taken[graph.nodes[a].inputs[0]] = true;
     }
     for (std::size_t j = N; j-- > 1;) {
       const detail::Node& node = graph.nodes[j];
@@ -395,10 +406,11 @@ struct ModuleLayer {
             if constexpr (!detail::has_hooks<Hooks> && node.computed_by_input) {
               // computed by the fused Linear before it (symbolic.hpp, Node)
             } else if constexpr (!detail::has_hooks<Hooks> && node.fused_activation != 0) {
-              // The Linear's own output is kept for the activation's backward
-              // (training), and always when something else reads it.
+              // The Linear's own output is kept when something else reads it,
+              // and in training when the activation's derivative reads it.
               constexpr bool keep_output = consumers[id] > 1;
-              node.fused_forward(node_context<id>(c), inputs[0], keep_output || c.training ? out : nullptr,
+              const bool keep = keep_output || (c.training && node.fused_derivative_reads_z);
+              node.fused_forward(node_context<id>(c), inputs[0], keep ? out : nullptr,
                                  output_of(node.fused_activation, y, n, ws), n);
             } else {
               node.forward(node, node_context<id>(c), inputs, out, n, ws + n * layout.workspace[id]);
@@ -479,12 +491,26 @@ struct ModuleLayer {
                 const bool passed = (plan.passes_through[id] & (1u << k)) != 0;
                 input_grads[k] = needs[node.inputs[k]] && !passed ? gradient(node.inputs[k]) : nullptr;
               }
-              if constexpr (fuse && plan.fused[id]) {
+              if constexpr (fuse && plan.takes_derivative[id]) {
+                // dx is the dz of the pair before (its Linear's output
+                // gradient), written: nothing else reads that pair's output.
+                constexpr std::size_t before = graph.nodes[node.derivative_of].inputs[0];
+                const Context before_context = node_context<before>(c);
+                const detail::FoldedDerivative derivative{&before_context, value(before), value(node.derivative_of)};
+                float* dz_before = input_grads[0] ? gradient(before) : nullptr;
+                if constexpr (plan.fused[id])
+                  node.fused_backward(node_context<id>(c), inputs[0], value(id), value(node.fused_activation),
+                                      gradient_of_output(node.fused_activation), gradient(id), dz_before, n,
+                                      plan.derivative_taken[id], derivative);
+                else
+                  node.backward_folding(node_context<id>(c), inputs[0], gradient_of_output(id), dz_before, n,
+                                        derivative);
+              } else if constexpr (fuse && plan.fused[id]) {
                 constexpr std::size_t a = node.fused_activation;
                 constexpr std::size_t in_width = graph.nodes[node.inputs[0]].width;
                 float* dx_here = input_grads[0] && !(assign & 1u) ? call_scratch : input_grads[0];
                 node.fused_backward(node_context<id>(c), inputs[0], value(id), value(a), gradient_of_output(a),
-                                    gradient(id), dx_here, n);
+                                    gradient(id), dx_here, n, plan.derivative_taken[id], {});
                 if (dx_here && dx_here != input_grads[0])
                   detail::accumulate_rows<in_width>(input_grads[0], dx_here, n);
               } else {

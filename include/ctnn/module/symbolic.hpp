@@ -39,11 +39,24 @@ using NodeFusedForward = void (*)(const Context&, const float* x, float* z, floa
 using NodeBackward = void (*)(const Node&, const Context&, const float* const* inputs, const float* out,
                               const float* out_grad, float* const* input_grads, unsigned assign, std::size_t n,
                               float* ws, float* scratch);
+/// The derivative of a fused pair's activation, folded into the input-gradient
+/// kernel of the Linear call after the pair (compose/fusion.hpp): the pair's
+/// Linear context and its stored z and y. `c` null: nothing to fold.
+struct FoldedDerivative {
+  const Context* c = nullptr;
+  const float* z = nullptr;
+  const float* y = nullptr;
+};
 /// The backward of a Linear call and the activation fused with it: dy is the
-/// activation's output gradient, dz receives the Linear's, dx (written, may be
-/// null) the input's.
+/// activation's output gradient, dz receives the Linear's (or, when dz_given,
+/// already holds it: the Linear after the pair stored it), dx (written, may be
+/// null) the input's, times `before`'s derivative.
 using NodeFusedBackward = void (*)(const Context&, const float* x, const float* z, const float* y, const float* dy,
-                                   float* dz, float* dx, std::size_t n);
+                                   float* dz, float* dx, std::size_t n, bool dz_given, FoldedDerivative before);
+/// The backward of a Linear call that stores the dz of the fused pair before
+/// it as its dx (`before` not null).
+using NodeLinearBackward = void (*)(const Context&, const float* x, const float* dy, float* dx, std::size_t n,
+                                    FoldedDerivative before);
 
 enum class NodeKind { input, call, add, sub, mul, scale, concat, slice };
 
@@ -73,6 +86,12 @@ struct Node {
   NodeFusedBackward fused_backward = nullptr;  // on the Linear's node
   std::size_t fused_activation = 0;          // the activation's node id
   bool computed_by_input = false;            // on the activation's node
+  bool fused_derivative_reads_z = false;     // on the Linear's node: training keeps z
+  // A Linear call (alone or heading a pair) whose input is the output of a
+  // fused pair: that activation's node id, and the backward that folds its
+  // derivative into this call's input gradient (used when the plan allows it).
+  std::size_t derivative_of = 0;
+  NodeLinearBackward backward_folding = nullptr;  // for a Linear call alone
 };
 
 inline constexpr std::size_t max_graph_outputs = 16;
@@ -95,9 +114,23 @@ struct Graph {
 
 }  // namespace detail
 
-/// A value inside a traced forward: `W` features per row. `Producer` is the
-/// layer that computed it when that is a Linear (Sym<W, Linear<...>> derives
-/// from Sym<W>), so that an activation applied to it can be fused.
+/// What computed a value, when fusion can use it: a Linear `L`, after the fused
+/// pair `Before` (a FusedLinearActivation, or void), ...
+template <class L, class Before = void>
+struct LinearOutput {
+  using linear = L;
+  using before = Before;
+};
+/// ... or the activation of the fused pair `Pair`.
+template <class Pair>
+struct PairOutput {
+  using pair = Pair;
+};
+
+/// A value inside a traced forward: `W` features per row. `Producer` says what
+/// computed it when fusion can use that (Sym<W, LinearOutput<...>> derives from
+/// Sym<W>): an activation applied to a Linear's output is fused with it, and a
+/// Linear applied to a fused pair's output takes the pair's derivative.
 template <std::size_t W, class Producer = void>
 struct Sym;
 
@@ -111,7 +144,7 @@ struct Sym<W, void> {
 template <std::size_t W, class Producer>
 struct Sym : Sym<W, void> {
   // The node Producer computed. `h = fc1(x); h = other;` moves id on, and a
-  // moved handle no longer names the Linear's output.
+  // moved handle no longer names the Linear's (or pair's) output.
   std::size_t produced = static_cast<std::size_t>(-1);
 
   constexpr Sym(detail::Graph* g, std::size_t node) : Sym<W, void>{g, node}, produced(node) {}
@@ -125,7 +158,7 @@ struct Sym : Sym<W, void> {
   }
   constexpr Sym(const Sym&) = default;
   constexpr Sym& operator=(const Sym&) = default;
-  /// True if this handle still names the output of the Linear `Producer`.
+  /// True if this handle still names the output `Producer` describes.
   constexpr bool names_producer_output() const { return produced == this->id; }
 };
 
@@ -160,6 +193,26 @@ void call_backward(const Node&, const Context& c, const float* const* in, const 
   float* dx = din[0] ? (in_place ? din[0] : scratch) : nullptr;
   L::backward(c, in[0], out, dout, dx, n, ws, scratch + n * L::in_features);
   if (dx && !in_place) accumulate_rows<L::in_features>(din[0], dx, n);
+}
+
+/// A fused pair's backward, dx times the derivative of the pair `Before`
+/// when `before` is given.
+template <class Pair, class Before>
+void fused_backward(const Context& c, const float* x, const float* z, const float* y, const float* dy, float* dz,
+                    float* dx, std::size_t n, bool dz_given, FoldedDerivative before) {
+  const auto run = [&](auto derivative) {
+    if (dz_given) Pair::backward_from_dz(c, x, dz, dx, n, derivative);
+    else Pair::backward_through(c, x, z, y, dy, dz, dx, n, derivative);
+  };
+  if constexpr (!std::is_void_v<Before>)
+    if (before.c) return run(Before::gradient(*before.c, before.z, before.y));
+  run(kernels::ActivationGradient<kernels::NoActivation>{});
+}
+/// A Linear call's backward whose dx is the dz of the fused pair `Before`.
+template <class L, class Before>
+void linear_backward_folding(const Context& c, const float* x, const float* dy, float* dx, std::size_t n,
+                             FoldedDerivative before) {
+  unwrapped_t<L>::backward_through(c, x, dy, dx, n, Before::gradient(*before.c, before.z, before.y));
 }
 
 template <NodeKind Op, std::size_t W>
@@ -277,10 +330,27 @@ struct slice_range_check {
   static constexpr bool ok = true;
 };
 
+template <class P>
+inline constexpr bool is_linear_output = false;
+template <class L, class Before>
+inline constexpr bool is_linear_output<LinearOutput<L, Before>> = true;
+/// An activation L applied to the output P of a Linear fuses with it.
+template <class P, class L>
+inline constexpr bool fuses_with_producer = false;
+template <class Linear, class Before, class L>
+inline constexpr bool fuses_with_producer<LinearOutput<Linear, Before>, L> = fuses<Linear, L>;
+template <class P>
+inline constexpr bool is_pair_output = false;
+template <class Pair>
+inline constexpr bool is_pair_output<PairOutput<Pair>> = true;
+
 /// Appends a call of layer L (bound at the input's width) and returns its
-/// output; the output of a Linear carries its type, for fusion.
+/// output, typed for fusion: a Linear's output carries the Linear (and the
+/// fused pair before it), an activation fused with the Linear before it
+/// carries the pair.
 template <class L, std::size_t W, class P = void>
 constexpr auto record_call(Sym<W, P> x, std::string_view member, std::string_view child = {}) {
+  constexpr bool linear = is_linear<unwrapped_t<L>>;
   Node node;
   node.kind = NodeKind::call;
   node.inputs[0] = x.id;
@@ -294,19 +364,29 @@ constexpr auto record_call(Sym<W, P> x, std::string_view member, std::string_vie
   node.grad_floats = L::in_features + L::grad_floats;
   node.forward = &call_forward<L>;
   node.backward = &call_backward<L>;
-  const std::size_t id = x.graph->add(node);
-  if constexpr (!std::is_void_v<P>) {
-    if constexpr (fuses<P, L>) {
-      Node& producer = x.graph->nodes[x.id];
-      if (x.names_producer_output() && producer.fused_forward == nullptr) {
-        producer.fused_forward = &FusedLinearActivation<P, L>::forward_into;
-        producer.fused_backward = &FusedLinearActivation<P, L>::backward;
-        producer.fused_activation = id;
-        x.graph->nodes[id].computed_by_input = true;
-      }
+  if constexpr (linear && is_pair_output<P>) {
+    if (x.names_producer_output()) {
+      node.derivative_of = x.id;
+      node.backward_folding = &linear_backward_folding<L, typename P::pair>;
     }
   }
-  if constexpr (is_linear<unwrapped_t<L>>) return Sym<L::out_features, L>{x.graph, id};
+  const std::size_t id = x.graph->add(node);
+  if constexpr (fuses_with_producer<P, L>) {
+    using Pair = FusedLinearActivation<typename P::linear, L>;
+    Sym<L::out_features, PairOutput<Pair>> out{x.graph, id};
+    Node& producer = x.graph->nodes[x.id];
+    if (x.names_producer_output() && producer.fused_forward == nullptr) {
+      producer.fused_forward = &Pair::forward_into;
+      producer.fused_backward = &fused_backward<Pair, typename P::before>;
+      producer.fused_activation = id;
+      producer.fused_derivative_reads_z = kernels::derivative_reads_input<typename Pair::function>;
+      x.graph->nodes[id].computed_by_input = true;
+    } else {
+      out.produced = static_cast<std::size_t>(-1);  // not fused: the Linear after it takes nothing
+    }
+    return out;
+  } else if constexpr (linear && is_pair_output<P>) return Sym<L::out_features, LinearOutput<L, typename P::pair>>{x.graph, id};
+  else if constexpr (linear) return Sym<L::out_features, LinearOutput<L>>{x.graph, id};
   else return Sym<L::out_features>{x.graph, id};
 }
 
@@ -363,16 +443,16 @@ constexpr auto apply(Sym<W, P> x) {
   return detail::record_call<bind_t<Spec, W>>(x, {});
 }
 
-template <std::size_t W, class P> constexpr Sym<W> relu(Sym<W, P> x) { return apply<ReLU>(x); }
-template <std::size_t W, class P> constexpr Sym<W> tanh(Sym<W, P> x) { return apply<Tanh>(x); }
-template <std::size_t W, class P> constexpr Sym<W> sigmoid(Sym<W, P> x) { return apply<Sigmoid>(x); }
-template <std::size_t W, class P> constexpr Sym<W> gelu(Sym<W, P> x) { return apply<GELU>(x); }
-template <std::size_t W, class P> constexpr Sym<W> silu(Sym<W, P> x) { return apply<SiLU>(x); }
-template <std::size_t W, class P> constexpr Sym<W> elu(Sym<W, P> x) { return apply<ELU<>>(x); }
-template <std::size_t W, class P> constexpr Sym<W> softplus(Sym<W, P> x) { return apply<Softplus<>>(x); }
-template <std::size_t W, class P> constexpr Sym<W> leaky_relu(Sym<W, P> x) { return apply<LeakyReLU<>>(x); }
-template <std::size_t W, class P> constexpr Sym<W> softmax(Sym<W, P> x) { return apply<Softmax>(x); }
-template <std::size_t W, class P> constexpr Sym<W> log_softmax(Sym<W, P> x) { return apply<LogSoftmax>(x); }
+template <std::size_t W, class P> constexpr auto relu(Sym<W, P> x) { return apply<ReLU>(x); }
+template <std::size_t W, class P> constexpr auto tanh(Sym<W, P> x) { return apply<Tanh>(x); }
+template <std::size_t W, class P> constexpr auto sigmoid(Sym<W, P> x) { return apply<Sigmoid>(x); }
+template <std::size_t W, class P> constexpr auto gelu(Sym<W, P> x) { return apply<GELU>(x); }
+template <std::size_t W, class P> constexpr auto silu(Sym<W, P> x) { return apply<SiLU>(x); }
+template <std::size_t W, class P> constexpr auto elu(Sym<W, P> x) { return apply<ELU<>>(x); }
+template <std::size_t W, class P> constexpr auto softplus(Sym<W, P> x) { return apply<Softplus<>>(x); }
+template <std::size_t W, class P> constexpr auto leaky_relu(Sym<W, P> x) { return apply<LeakyReLU<>>(x); }
+template <std::size_t W, class P> constexpr auto softmax(Sym<W, P> x) { return apply<Softmax>(x); }
+template <std::size_t W, class P> constexpr auto log_softmax(Sym<W, P> x) { return apply<LogSoftmax>(x); }
 
 /// Features of several values side by side: concat(a, b) has a's then b's.
 template <std::size_t... Ws>
