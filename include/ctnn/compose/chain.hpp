@@ -178,24 +178,18 @@ struct Chain<type_list<Ls...>> {
   // Which neighbours run as one kernel (compose/fusion.hpp).
   static constexpr auto fusion = fusion_plan<Ls...>();
 
-  /// Whether child I heads a fused pair whose activation's derivative the
-  /// child after the pair takes into its input-gradient kernel: a Linear
-  /// alone or the head of another pair (compose/fusion.hpp). Never with hooks,
-  /// where every child runs alone.
-  template <std::size_t I>
-  static constexpr bool derivative_taken_by_next = [] {
-    if constexpr (I + 2 < K) {
-      if constexpr (fusion[I] == FusionRole::fused_head)
-        return fusion[I + 2] == FusionRole::fused_head ||
-               (fusion[I + 2] == FusionRole::alone && is_linear<unwrapped_t<type_at<I + 2, children>>>);
-      else
-        return false;
-    } else {
-      return false;
-    }
-  }();
+  /// Per child: whether it heads a fused pair whose activation's derivative
+  /// the child after the pair takes into its input-gradient kernel, that child
+  /// being a Linear alone or the head of another pair (compose/fusion.hpp).
+  /// Never with hooks, where every child runs alone.
   static constexpr std::array<bool, K> derivative_taken = []<std::size_t... I>(std::index_sequence<I...>) {
-    return std::array<bool, K>{derivative_taken_by_next<I>...};
+    constexpr std::array<bool, K> linear_alone{
+        (fusion[I] == FusionRole::alone && is_linear<unwrapped_t<type_at<I, children>>>)...};
+    std::array<bool, K> taken{};
+    for (std::size_t i = 0; i + 2 < K; ++i)
+      taken[i] = fusion[i] == FusionRole::fused_head &&
+                 (fusion[i + 2] == FusionRole::fused_head || linear_alone[i + 2]);
+    return taken;
   }(std::make_index_sequence<K>{});
 
   /// Which of the two backward gradient buffers holds the gradient of child

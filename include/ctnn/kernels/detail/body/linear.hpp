@@ -186,6 +186,16 @@ CTNN_INLINE void add_sums(const V (&sums)[Blocks], float* db) {
   }
 }
 
+/// db[Width] += sums[Width], the column sums kept in a float buffer (the GEMM's
+/// epilogue's).
+template <std::size_t Width>
+CTNN_INLINE void add_sums(const float* sums, float* db) {
+  for (std::size_t j = 0; j < Width; j += lanes) {
+    const std::size_t count = std::min(lanes, Width - j);
+    store_n(db + j, load_n(db + j, count) + load_n(sums + j, count), count);
+  }
+}
+
 /// Widest input gradient whose column sums the GEMM's epilogue keeps (a
 /// stack buffer of this many floats); wider ones are summed in a pass after it.
 inline constexpr std::size_t gemm_column_sums_max = 4096;
@@ -517,11 +527,7 @@ void linear_backward_input(CTNN_KERNELS_TAG, const float* w, const float* dy, fl
     alignas(64) float sums[In] = {};
     gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false,
                                  StoreC<GradientOf>{dx, In, false, gradient, gradient.db ? sums : nullptr}, pool);
-    if (gradient.db)
-      for (std::size_t j = 0; j < In; j += lanes) {
-        const std::size_t count = std::min(lanes, In - j);
-        store_n(gradient.db + j, load_n(gradient.db + j, count) + load_n(sums + j, count), count);
-      }
+    if (gradient.db) add_sums<In>(sums, gradient.db);
   } else {
     constexpr std::size_t nv = In > lanes ? 2 : 1;
     gemm<nv, ALayout::row_major>(n, In, Out, dy, Out, w, In, false, StoreC<GradientOf>{dx, In, false, gradient},
