@@ -155,7 +155,10 @@ void sine_task(benchmark::State& st) {
 //   forward-512x1024x1024   Linear<1024, 1024> + ReLU, 512 rows: one layer of W5
 //                    (four K blocks: C's partial sums go out and come back)
 //   forward-256x784x256     Linear<784, 256> + ReLU, 256 rows: W3's first layer
-template <std::size_t In, std::size_t Out>
+//   forward-200x64x64       Linear<64, 64>, 200 rows: each of W2's training
+//                    step's three GEMMs (forward, dW, dx) has this shape
+//   forward-200x64x64-tanh  the same with Tanh in the epilogue (W2's forward)
+template <class Fn, std::size_t In, std::size_t Out>
 void kernel_forward(benchmark::State& st, std::size_t rows) {
   std::vector<float> w(In * Out), b(Out), x(rows * In), y(rows * Out);
   fill_uniform(w.data(), w.size(), 3);
@@ -163,7 +166,7 @@ void kernel_forward(benchmark::State& st, std::size_t rows) {
   fill_uniform(x.data(), x.size(), 7);
   const kernels::Arch arch = kernels::best_arch();
   for (auto _ : st) {
-    kernels::linear_forward<ReLU, In, Out>(arch, w.data(), b.data(), x.data(), nullptr, y.data(), rows);
+    kernels::linear_forward<Fn, In, Out>(arch, w.data(), b.data(), x.data(), nullptr, y.data(), rows);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -188,11 +191,15 @@ void kernel_tile_in_l1(benchmark::State& st) {
 void register_kernels() {
   benchmark::RegisterBenchmark("ctnn-kernel/tile-L1", kernel_tile_in_l1);
   benchmark::RegisterBenchmark("ctnn-kernel/forward-512x256x1024",
-                               [](benchmark::State& st) { kernel_forward<256, 1024>(st, 512); });
+                               [](benchmark::State& st) { kernel_forward<ReLU, 256, 1024>(st, 512); });
   benchmark::RegisterBenchmark("ctnn-kernel/forward-512x1024x1024",
-                               [](benchmark::State& st) { kernel_forward<1024, 1024>(st, 512); });
+                               [](benchmark::State& st) { kernel_forward<ReLU, 1024, 1024>(st, 512); });
   benchmark::RegisterBenchmark("ctnn-kernel/forward-256x784x256",
-                               [](benchmark::State& st) { kernel_forward<784, 256>(st, 256); });
+                               [](benchmark::State& st) { kernel_forward<ReLU, 784, 256>(st, 256); });
+  benchmark::RegisterBenchmark("ctnn-kernel/forward-200x64x64",
+                               [](benchmark::State& st) { kernel_forward<kernels::NoActivation, 64, 64>(st, 200); });
+  benchmark::RegisterBenchmark("ctnn-kernel/forward-200x64x64-tanh",
+                               [](benchmark::State& st) { kernel_forward<Tanh, 64, 64>(st, 200); });
 }
 
 template <class Net>

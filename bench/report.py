@@ -46,12 +46,16 @@ KERNEL_FMAS = {
     "ctnn-kernel/forward-512x256x1024": 512 * 256 * 1024,
     "ctnn-kernel/forward-512x1024x1024": 512 * 1024 * 1024,
     "ctnn-kernel/forward-256x784x256": 256 * 784 * 256,
+    "ctnn-kernel/forward-200x64x64": 200 * 64 * 64,
+    "ctnn-kernel/forward-200x64x64-tanh": 200 * 64 * 64,
 }
 KERNEL_WHAT = {
     "ctnn-kernel/tile-L1": "dx[12, 32] = dy[12, 256] · w[256, 32]: A, B, C in L1, one K block (the tile alone)",
     "ctnn-kernel/forward-512x256x1024": "Linear<256, 1024> + ReLU, 512 rows: W5's width and batch, one K block",
     "ctnn-kernel/forward-512x1024x1024": "Linear<1024, 1024> + ReLU, 512 rows: one layer of W5 (four K blocks)",
     "ctnn-kernel/forward-256x784x256": "Linear<784, 256> + ReLU, 256 rows: W3's first layer (85 % of its FLOPs)",
+    "ctnn-kernel/forward-200x64x64": "Linear<64, 64>, 200 rows: the shape of each of W2's three GEMMs per step",
+    "ctnn-kernel/forward-200x64x64-tanh": "the same with Tanh in the epilogue: W2's forward through its middle layer",
 }
 
 
@@ -274,6 +278,10 @@ class Report:
     # What the two bounds above do not show, from measurements recorded in
     # docs/kernels.md (a link, not numbers of this run).
     WHY = {
+        ("W1", "latency"): "neither: the row is 65 instructions, all in registers, of which 20 FMAs and 20 shuffles "
+                           "and extracts that move values across lanes (the 16 → 16 layer's broadcasts, the head's "
+                           "horizontal sum), about 25 cycles per call "
+                           "([kernels.md](kernels.md#one-sample-with-packed-weights-inferencemodel))",
         ("W2", "latency"): "the row is one dependency chain through two tanh, about 38 cycles each from input to "
                            "result, around the 64 → 64 layer's 128 cycles of FMAs "
                            "([kernels.md](kernels.md#one-sample-with-packed-weights-inferencemodel))",
@@ -299,7 +307,22 @@ class Report:
             parts.append(f"measured = {measured / b:.2g}× the larger bound")
         if (w, measure) in self.WHY:
             parts.append(self.WHY[(w, measure)])
+        if (w, measure) == ("W2", "train"):
+            parts.extend(self.w2_step_floor())
         return "; ".join(parts)
+
+    def w2_step_floor(self):
+        """W2's step from its parts, timed alone in this run: three GEMMs of
+        200 x 64 x 64, and what tanh in the forward's epilogue adds."""
+        gemm = self.res.get("ctnn-kernel/forward-200x64x64")
+        with_tanh = self.res.get("ctnn-kernel/forward-200x64x64-tanh")
+        if not gemm or not with_tanh:
+            return []
+        g = self.kernel_gflops("ctnn-kernel/forward-200x64x64")
+        return [f"its three GEMMs (forward, dW, dx) are 200 × 64 × 64 each, and one timed alone here takes "
+                f"{fmt_time(gemm['t'])} ({self.pct(g)} of peak): {fmt_time(3 * gemm['t'])} for three, before "
+                f"any tanh; tanh in that GEMM's epilogue adds {fmt_time(with_tanh['t'] - gemm['t'])} per 12 800 "
+                f"([the GEMM alone](#the-gemm-alone))"]
 
     def kernel_gflops(self, name):
         e = self.res.get(name)
@@ -313,7 +336,8 @@ class Report:
         L = ["### The GEMM alone\n",
              "The throughput targets above 90 % of peak ask for the GEMM's register tile to run at its ceiling "
              "on every layer. These runs (same process as the workloads, `ctnn-kernel/` in bench/bench_ctnn.cpp) "
-             "time single layers' kernels, from the tile alone in L1 to W5's full layer:\n"]
+             "time single layers' kernels, from the tile alone in L1 to W5's full layer, and the shape of W2's "
+             "training GEMMs:\n"]
         rows = []
         for name, what in KERNEL_WHAT.items():
             g = self.kernel_gflops(name)

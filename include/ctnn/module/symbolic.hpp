@@ -385,9 +385,13 @@ constexpr auto record_call(Sym<W, P> x, std::string_view member, std::string_vie
       out.produced = static_cast<std::size_t>(-1);  // not fused: the Linear after it takes nothing
     }
     return out;
-  } else if constexpr (linear && is_pair_output<P>) return Sym<L::out_features, LinearOutput<L, typename P::pair>>{x.graph, id};
-  else if constexpr (linear) return Sym<L::out_features, LinearOutput<L>>{x.graph, id};
-  else return Sym<L::out_features>{x.graph, id};
+  } else if constexpr (linear && is_pair_output<P>) {
+    return Sym<L::out_features, LinearOutput<L, typename P::pair>>{x.graph, id};
+  } else if constexpr (linear) {
+    return Sym<L::out_features, LinearOutput<L>>{x.graph, id};
+  } else {
+    return Sym<L::out_features>{x.graph, id};
+  }
 }
 
 template <NodeKind Op, char Symbol, std::size_t A, std::size_t B>
