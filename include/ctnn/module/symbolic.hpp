@@ -330,10 +330,6 @@ struct slice_range_check {
   static constexpr bool ok = true;
 };
 
-template <class P>
-inline constexpr bool is_linear_output = false;
-template <class L, class Before>
-inline constexpr bool is_linear_output<LinearOutput<L, Before>> = true;
 /// An activation L applied to the output P of a Linear fuses with it.
 template <class P, class L>
 inline constexpr bool fuses_with_producer = false;
