@@ -41,13 +41,11 @@ struct BCEWithLogitsLoss {
         grad[i] = (sig - target[i]) * gscale;
       }
     }
-    double acc = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const double x = pred[i];
-      const double y = target[i];
-      acc += (x > 0.0 ? x : 0.0) - x * y + std::log1p(std::exp(-std::fabs(x)));
-    }
-    return acc * scale;
+    return scale * detail::sum_terms(n, [&](std::size_t i) {
+             const double x = pred[i];
+             const double y = target[i];
+             return (x > 0.0 ? x : 0.0) - x * y + std::log1p(std::exp(-std::fabs(x)));
+           });
   }
 };
 

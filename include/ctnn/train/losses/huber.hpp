@@ -44,12 +44,10 @@ struct HuberLoss {
       }
     }
     const double dd = delta;
-    double acc = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const double a = std::fabs(static_cast<double>(pred[i] - target[i]));
-      acc += a <= dd ? 0.5 * a * a : dd * (a - 0.5 * dd);
-    }
-    return acc * scale;
+    return scale * detail::sum_terms(n, [&](std::size_t i) {
+             const double a = std::fabs(static_cast<double>(pred[i] - target[i]));
+             return a <= dd ? 0.5 * a * a : dd * (a - 0.5 * dd);
+           });
   }
 };
 

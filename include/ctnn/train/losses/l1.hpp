@@ -36,9 +36,8 @@ struct L1Loss {
         grad[i] = (d > 0.0f ? gscale : 0.0f) - (d < 0.0f ? gscale : 0.0f);
       }
     }
-    double acc = 0.0;
-    for (std::size_t i = 0; i < n; ++i) acc += std::fabs(static_cast<double>(pred[i] - target[i]));
-    return acc * scale;
+    return scale *
+           detail::sum_terms(n, [&](std::size_t i) { return std::fabs(static_cast<double>(pred[i] - target[i])); });
   }
 };
 

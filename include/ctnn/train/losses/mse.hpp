@@ -34,14 +34,11 @@ struct MSELoss {
       const float gscale = static_cast<float>(2.0 * scale);
       for (std::size_t i = 0; i < n; ++i) grad[i] = (pred[i] - target[i]) * gscale;
     }
-    // Kept apart from the gradient loop: an in-order double reduction cannot
-    // be vectorised, the gradient loop can.
-    double acc = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const double d = static_cast<double>(pred[i] - target[i]);
-      acc += d * d;
-    }
-    return acc * scale;
+    // Kept apart from the gradient loop, which vectorises in float.
+    return scale * detail::sum_terms(n, [&](std::size_t i) {
+             const double d = static_cast<double>(pred[i] - target[i]);
+             return d * d;
+           });
   }
 };
 

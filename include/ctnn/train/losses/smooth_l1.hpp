@@ -47,12 +47,10 @@ struct SmoothL1Loss {
       }
     }
     const double b = beta;
-    double acc = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const double a = std::fabs(static_cast<double>(pred[i] - target[i]));
-      acc += a < b ? 0.5 * a * a / b : a - 0.5 * b;
-    }
-    return acc * scale;
+    return scale * detail::sum_terms(n, [&](std::size_t i) {
+             const double a = std::fabs(static_cast<double>(pred[i] - target[i]));
+             return a < b ? 0.5 * a * a / b : a - 0.5 * b;
+           });
   }
 };
 
