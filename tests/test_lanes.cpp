@@ -7,7 +7,9 @@
 // kind of layer the pass knows: Linear (with and without bias, fused with an
 // activation or not), a lone activation with and without a vector form,
 // Dropout, Residual (its add in the last kernel's epilogue, nested Residuals,
-// a Residual whose body ends in an activation or a Dropout). The path gives
+// a Residual whose body ends in an activation or a Dropout), and custom
+// modules (module/lanes.hpp): every kind of node of a traced forward, and the
+// pipelines' bits for the same network written as a module. The path gives
 // the batch kernels' bits. And zero allocations.
 #include <gtest/gtest.h>
 
@@ -116,6 +118,29 @@ void expect_lanes_match(Reference reference, std::uint64_t init_seed) {
   }
 }
 
+/// Net's evaluation output in lanes is Other's, bit for bit (the same kernels
+/// in the same order), from the same parameters.
+template <class Net, class Other>
+void expect_same_bits_as(std::uint64_t init_seed) {
+  static_assert(Model<Net>::num_params == Model<Other>::num_params);
+  constexpr std::size_t in = Model<Net>::in_features, out = Model<Net>::out_features;
+  Model<Net> net{seed(init_seed)};
+  Model<Other> other{seed(init_seed)};
+  std::copy(net.parameters().begin(), net.parameters().end(), other.parameters().begin());
+  net.eval();
+  other.eval();
+  for (kernels::Arch a : available_archs()) {
+    net.set_arch(a);
+    other.set_arch(a);
+    const std::size_t rows = 3 * block_of(a) + 5;
+    const std::vector<float> x = random_values(rows * in, unsigned(rows), -2.0f, 2.0f);
+    std::vector<float> y(rows * out), z(rows * out);
+    net.forward_into(x.data(), y.data(), rows);
+    other.forward_into(x.data(), z.data(), rows);
+    EXPECT_TRUE(std::equal(y.begin(), y.end(), z.begin())) << kernels::arch_name(a);
+  }
+}
+
 // ---- which networks take the path ------------------------------------------
 
 template <class Net>
@@ -213,6 +238,141 @@ TEST(Lanes, OneLinearAndTwoActivationsInARow) {
       6);
 }
 
+// ---- custom modules (module/lanes.hpp) ---------------------------------------
+
+// The tutorial's residual MLP and SineNet written as modules: the pipelines'
+// kernels, with `act(fc2(h)) + h`'s add in fc2's epilogue as Residual's is.
+struct ResidualModule {
+  CTNN_MODULE(ResidualModule, (Linear<3, 16>, fc1), (Linear<16, 16>, fc2), (Linear<16, 1>, head), (ReLU, act));
+  constexpr auto forward(auto x) const {
+    auto h = act(fc1(x));
+    h = act(fc2(h)) + h;
+    return head(h);
+  }
+};
+struct SineModule {
+  CTNN_MODULE(SineModule, (Linear<1, 64>, fc1), (Linear<64, 64>, fc2), (Linear<64, 1>, out));
+  constexpr auto forward(auto x) const { return out(tanh(fc2(tanh(fc1(x))))); }
+};
+
+// Every kind of node, at odd widths: a Linear's output read twice (not fused),
+// GELU alone (no vector form), concat, slice, a pipeline member, -, *, scaling,
+// an add of two computed values (not absorbed), an add absorbed by the later of
+// its two calls, Dropout, a Linear without bias, a fused pair as the result.
+struct EveryNodeKind {
+  CTNN_MODULE(EveryNodeKind, (Linear<5, 13>, fc1), (Linear<13, 13, false>, fc2), (Linear<26, 7>, fc3),
+              (Sequential<Linear<7, 13>, Sigmoid>, block), (Linear<13, 13>, fc4), (Dropout<std::ratio<1, 2>>, drop),
+              (Linear<13, 37>, wide), (Linear<37, 5>, out));
+  constexpr auto forward(auto x) const {
+    auto a = fc1(x);
+    auto t = tanh(a);
+    auto g = gelu(fc2(t));
+    auto c = concat(a, g);
+    auto h = relu(fc3(c));
+    auto s = block(h) - slice<0, 13>(c);
+    auto m = s * t + 0.5f * a;
+    auto r = drop(m) + fc4(m);
+    return tanh(out(relu(wide(r))));
+  }
+};
+
+// Five 64-wide values alive at once: 320 floats per sample, more than the
+// lanes path keeps on the stack.
+struct ManyLiveValues {
+  CTNN_MODULE(ManyLiveValues, (Linear<4, 64>, a), (Linear<4, 64>, b), (Linear<4, 64>, c), (Linear<4, 64>, d),
+              (Linear<4, 64>, e));
+  constexpr auto forward(auto x) const {
+    auto va = a(x);
+    auto vb = b(x);
+    auto vc = c(x);
+    auto vd = d(x);
+    auto ve = e(x);
+    return va * vb * vc * vd * ve;
+  }
+};
+struct WithLayerNorm {
+  CTNN_MODULE(WithLayerNorm, (Linear<5, 13>, fc), (LayerNorm<13>, norm));
+  constexpr auto forward(auto x) const { return norm(fc(x)); }
+};
+struct TwoOutputs {
+  CTNN_MODULE(TwoOutputs, (Linear<5, 13>, fc), (Linear<13, 2>, left), (Linear<13, 3>, right));
+  constexpr auto forward(auto x) const {
+    auto h = relu(fc(x));
+    return outputs<"left", "right">(left(h), right(h));
+  }
+};
+
+TEST(Lanes, NarrowModulesTakeThePathAndOthersDoNot) {
+  static_assert(lanes_for<ResidualModule> && lanes_for<SineModule> && lanes_for<EveryNodeKind>);
+  // A module as a member of a pipeline, and a pipeline in a module (above).
+  static_assert(lanes_for<Sequential<ResidualModule, Tanh, Linear<1, 3>>>);
+  static_assert(!lanes_for<WithLayerNorm> && !lanes_for<TwoOutputs> && !lanes_for<ManyLiveValues>);
+  static_assert(!lanes_for<Sequential<Linear<5, 5>, WithLayerNorm>>);
+  // ResidualModule keeps two 16-wide values per sample: h, and h + act(fc2(h))
+  // written by fc2's kernel (the add runs nothing); fc1's and fc2's outputs,
+  // fused with their activation, are never stored.
+  using residual_lanes = detail::LaneProgram<Model<ResidualModule>::layer>;
+  static_assert(residual_lanes::plan.floats == 32);
+  static_assert(residual_lanes::plan.absorbs[5] == 4 && residual_lanes::plan.written[5] == 3);
+  static_assert(!residual_lanes::plan.stored[1] && !residual_lanes::plan.stored[3]);
+  // SineModule: two 64-wide values, as the pipeline's two arrays (fc2 reads
+  // the first while it writes the second).
+  static_assert(detail::LaneProgram<Model<SineModule>::layer>::plan.floats == 128);
+  static_assert(detail::LaneProgram<Model<ManyLiveValues>::layer>::plan.floats > detail::lanes_module_floats_max);
+}
+
+TEST(Lanes, ResidualModuleGivesThePipelinesBits) {
+  using Pipeline = Sequential<Linear<3, 16>, ReLU, Residual<Linear<16, 16>, ReLU>, Linear<16, 1>>;
+  const auto reference = [](auto& m, std::span<const float> x, std::size_t rows) {
+    Ref r(x, rows, 3, m.parameters().data());
+    r.linear(16).relu();
+    const auto skip = r.h;
+    return r.linear(16).relu().add(skip).linear(1).result();
+  };
+  expect_lanes_match<ResidualModule>(reference, 9);
+  expect_same_bits_as<ResidualModule, Pipeline>(9);
+}
+
+TEST(Lanes, SineModuleGivesThePipelinesBits) {
+  using Pipeline = Sequential<Linear<1, 64>, Tanh, Linear<64, 64>, Tanh, Linear<64, 1>>;
+  expect_lanes_match<SineModule>(
+      [](auto& m, std::span<const float> x, std::size_t rows) {
+        Ref r(x, rows, 1, m.parameters().data());
+        return r.linear(64).tanh().linear(64).tanh().linear(1).result();
+      },
+      10);
+  expect_same_bits_as<SineModule, Pipeline>(10);
+}
+
+TEST(Lanes, EveryKindOfNodeInAModule) {
+  expect_lanes_match<EveryNodeKind>(
+      [](auto& m, std::span<const float> x, std::size_t rows) {
+        const float* p = m.parameters().data();
+        Ref a(x, rows, 5, p);
+        a.linear(13);
+        Ref t = a;
+        t.tanh();
+        Ref g = t;
+        g.linear(13, false).gelu();
+        Ref c = a;  // concat(a, g)
+        c.width = 26;
+        c.h.resize(rows * 26);
+        for (std::size_t r = 0; r < rows; ++r)
+          for (std::size_t i = 0; i < 26; ++i) c.h[r * 26 + i] = i < 13 ? a.h[r * 13 + i] : g.h[r * 13 + i - 13];
+        c.p = g.p;
+        Ref block = c;
+        block.linear(7).relu().linear(13).sigmoid();
+        Ref m_ = block;  // s * t + 0.5 * a, s = block(h) - a (slice<0, 13> of c is a)
+        for (std::size_t i = 0; i < rows * 13; ++i) m_.h[i] = (block.h[i] - a.h[i]) * t.h[i] + 0.5 * a.h[i];
+        Ref fc4 = m_;
+        fc4.linear(13);
+        Ref r = fc4;  // drop(m) + fc4(m)
+        for (std::size_t i = 0; i < rows * 13; ++i) r.h[i] = m_.h[i] + fc4.h[i];
+        return r.linear(37).relu().linear(5).tanh().result();
+      },
+      11);
+}
+
 // ---- the path is only taken in evaluation ----------------------------------
 
 TEST(Lanes, TrainingModeStillRunsTheBatchKernels) {
@@ -236,12 +396,15 @@ TEST(Lanes, EvaluationAllocatesNothing) {
   Model<Net> model{seed(8)};
   model.eval();
   InferenceModel<Net> fast(model);
+  Model<ResidualModule> custom{seed(8)};
+  custom.eval();
   const std::vector<float> x = random_values(3 * 300, 8, -2.0f, 2.0f);
   std::vector<float> y(300);
   EXPECT_EQ(count_allocations([&] {
               for (int i = 0; i < 100; ++i) {
                 model.forward_into(x.data(), y.data(), 300);
                 fast.forward_into(x.data(), y.data(), 300);
+                custom.forward_into(x.data(), y.data(), 300);
               }
             }),
             0);

@@ -16,8 +16,9 @@
 //   Residual               its body, with the skip connection's add in the
 //                          epilogue of the body's last kernel
 //   Named, Functional      the layer they wrap
-// Any other layer (norms, softmax, custom modules, ProjectedResidual, Heads)
-// makes the whole network ineligible: it runs the batch kernels instead.
+//   custom modules         their traced graph, node by node (module/lanes.hpp)
+// Any other layer (norms, softmax, ProjectedResidual, Heads) makes the whole
+// network ineligible: it runs the batch kernels instead.
 //
 // Contract of run(tag, c, x, skip, y): x is a block [L::in_features][block]
 // (block = kernels::block_lanes(tag) samples), y one of [L::out_features][block],
@@ -46,7 +47,7 @@ inline constexpr bool is_dropout_layer = false;
 template <class P, std::size_t W>
 inline constexpr bool is_dropout_layer<DropoutLayer<P, W>> = true;
 
-enum class LaneKind { linear, activation, dropout, residual, chain, unsupported };
+enum class LaneKind { linear, activation, dropout, residual, chain, module, unsupported };
 
 template <class L>
 constexpr LaneKind lane_kind() {
@@ -56,6 +57,7 @@ constexpr LaneKind lane_kind() {
   else if constexpr (is_dropout_layer<U>) return LaneKind::dropout;
   else if constexpr (is_residual_layer<U>) return LaneKind::residual;  // (before chain: Residual is a Chain)
   else if constexpr (ChainLayer<U>) return LaneKind::chain;
+  else if constexpr (requires { typename U::module_type; U::graph; }) return LaneKind::module;
   else return LaneKind::unsupported;
 }
 

@@ -35,6 +35,7 @@
 #include "ctnn/core/hooks.hpp"
 #include "ctnn/core/layer.hpp"
 #include "ctnn/core/submodule.hpp"
+#include "ctnn/module/lanes.hpp"
 #include "ctnn/module/symbolic.hpp"
 
 namespace ctnn {

@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "ctnn/compose/fusion.hpp"
+#include "ctnn/compose/lane_program.hpp"
 #include "ctnn/core/context.hpp"
 #include "ctnn/core/fixed_string.hpp"
 #include "ctnn/core/layer.hpp"
@@ -58,6 +59,11 @@ using NodeFusedBackward = void (*)(const Context&, const float* x, const float* 
 using NodeLinearBackward = void (*)(const Context&, const float* x, const float* dy, float* dx, std::size_t n,
                                     FoldedDerivative before);
 
+/// A call run with the samples in the lanes (compose/lane_program.hpp): x, y
+/// and skip (added to y when not null) are blocks of kernels::block_lanes
+/// samples, feature-major (module/lanes.hpp).
+using NodeLanes = void (*)(const Context&, const float* x, const float* skip, float* y);
+
 enum class NodeKind { input, call, add, sub, mul, scale, concat, slice };
 
 inline constexpr std::size_t max_node_inputs = 8;
@@ -92,6 +98,10 @@ struct Node {
   // derivative into this call's input gradient (used when the plan allows it).
   std::size_t derivative_of = 0;
   NodeLinearBackward backward_folding = nullptr;  // for a Linear call alone
+  // The evaluation forward in lanes (module/lanes.hpp): the call's layer, when
+  // it runs there; on a Linear's node, the Linear with its fused activation.
+  NodeLanes lanes = nullptr;
+  NodeLanes fused_lanes = nullptr;
 };
 
 inline constexpr std::size_t max_graph_outputs = 16;
@@ -213,6 +223,19 @@ template <class L, class Before>
 void linear_backward_folding(const Context& c, const float* x, const float* dy, float* dx, std::size_t n,
                              FoldedDerivative before) {
   unwrapped_t<L>::backward_through(c, x, dy, dx, n, Before::gradient(*before.c, before.z, before.y));
+}
+
+/// Layer L over one block in lanes; a fused pair's Linear with the pair's
+/// activation applied to its result (one kernel).
+template <class L>
+void call_lanes(const Context& c, const float* x, const float* skip, float* y) {
+  kernels::dispatch(c.arch, [&](auto tag) { LaneProgram<L>::run(tag, c, x, skip, y); });
+}
+template <class Pair>
+void pair_lanes(const Context& c, const float* x, const float* skip, float* y) {
+  kernels::dispatch(c.arch, [&](auto tag) {
+    LaneProgram<typename Pair::linear>::template run<decltype(tag), typename Pair::function>(tag, c, x, skip, y);
+  });
 }
 
 template <NodeKind Op, std::size_t W>
@@ -360,6 +383,7 @@ constexpr auto record_call(Sym<W, P> x, std::string_view member, std::string_vie
   node.grad_floats = L::in_features + L::grad_floats;
   node.forward = &call_forward<L>;
   node.backward = &call_backward<L>;
+  if constexpr (runs_in_lanes<L>) node.lanes = &call_lanes<L>;
   if constexpr (linear && is_pair_output<P>) {
     if (x.names_producer_output()) {
       node.derivative_of = x.id;
@@ -376,6 +400,7 @@ constexpr auto record_call(Sym<W, P> x, std::string_view member, std::string_vie
       producer.fused_backward = &fused_backward<Pair, typename P::before>;
       producer.fused_activation = id;
       producer.fused_derivative_reads_z = kernels::derivative_reads_input<typename Pair::function>;
+      if constexpr (runs_in_lanes<typename Pair::linear>) producer.fused_lanes = &pair_lanes<Pair>;
       x.graph->nodes[id].computed_by_input = true;
     } else {
       out.produced = static_cast<std::size_t>(-1);  // not fused: the Linear after it takes nothing
