@@ -69,6 +69,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <xsimd/config/xsimd_arch.hpp>
 
@@ -86,6 +87,14 @@ using generic_tag = xsimd::generic;
 using sse4_2_tag = xsimd::sse4_2;
 using avx2_tag = xsimd::fma3<xsimd::avx2>;
 using avx512_tag = xsimd::avx512f;
+
+/// The architecture whose kernels take `Tag`: dispatch(arch_of<Tag>, f) calls
+/// f with Tag again.
+template <class Tag>
+inline constexpr Arch arch_of = std::is_same_v<Tag, avx512_tag> ? Arch::avx512
+                                : std::is_same_v<Tag, avx2_tag> ? Arch::avx2
+                                : std::is_same_v<Tag, sse4_2_tag> ? Arch::sse4_2
+                                                                  : Arch::generic;
 
 constexpr std::string_view arch_name(Arch a) {
   switch (a) {

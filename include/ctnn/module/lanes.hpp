@@ -15,14 +15,16 @@
 //                          a row of features is a row of the block)
 //   slice                  the rows of the block it keeps
 // A module is eligible when every call's layer is (compose/lane_program.hpp),
-// it returns one value, and its values fit lanes_module_floats_max floats per
-// sample with the space of values nothing reads any more reused (the slots are
-// planned at compile time). Otherwise Model runs its batch forward.
+// no value is wider than lanes_widest_max (a concat's too), it returns one
+// value, and its values fit lanes_module_floats_max floats per sample with the
+// space of values nothing reads any more reused (the slots are planned at
+// compile time). Otherwise Model runs its batch forward.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <utility>
 
 #include "ctnn/compose/lane_program.hpp"
 #include "ctnn/kernels/detail/per_arch.hpp"
@@ -58,7 +60,7 @@ struct LaneProgram<L, LaneKind::module> {
     /// The step (node) whose kernel writes the value: its own, or the fused
     /// Linear's for the activation, or, for a sum absorbed by one of its
     /// operands (below), that operand's.
-    std::array<std::size_t, max_graph_nodes> written{};
+    std::array<std::size_t, max_graph_nodes> written_at{};
     /// For a call's value read only by an add whose other operand is ready
     /// by then: that add. The call's kernel writes the sum, adding the other
     /// operand in its epilogue (the skip of compose/lane_program.hpp), as a
@@ -77,18 +79,20 @@ struct LaneProgram<L, LaneKind::module> {
     Plan p;
     p.sum_into.fill(none);
     p.absorbs.fill(none);
-    for (std::size_t i = 1; i < N; ++i) p.written[i] = computed_by_producer(i) ? graph.nodes[i].inputs[0] : i;
+    for (std::size_t i = 1; i < N; ++i) p.written_at[i] = computed_by_producer(i) ? graph.nodes[i].inputs[0] : i;
     for (std::size_t j = 1; j < N; ++j) {
       const Node& add = graph.nodes[j];
       if (add.kind != NodeKind::add) continue;
       for (std::size_t k = 0; k < 2; ++k) {
         const std::size_t i = add.inputs[k], other = add.inputs[1 - k];
-        const bool writes_itself = graph.nodes[i].kind == NodeKind::call && !runs_fused(i);
-        if (i == 0 || i == other || !writes_itself || module::consumers[i] != 1 || p.written[other] >= p.written[i])
+        // A call's value that some kernel writes (not a fused Linear's own).
+        const bool absorbable = graph.nodes[i].kind == NodeKind::call && !runs_fused(i);
+        if (i == 0 || i == other || !absorbable || module::consumers[i] != 1 ||
+            p.written_at[other] >= p.written_at[i])
           continue;
         p.sum_into[i] = j;
         p.absorbs[j] = i;
-        p.written[j] = p.written[i];
+        p.written_at[j] = p.written_at[i];
         break;
       }
     }
@@ -98,14 +102,14 @@ struct LaneProgram<L, LaneKind::module> {
     for (std::size_t i = 1; i < N; ++i)
       for (std::size_t k = 0; k < graph.nodes[i].num_inputs; ++k) {
         std::size_t& last = last_read[graph.nodes[i].inputs[k]];
-        last = std::max(last, p.written[i]);
+        last = std::max(last, p.written_at[i]);
       }
     for (std::size_t i = 1; i < N; ++i) p.stored[i] = i != result && !runs_fused(i) && p.sum_into[i] == none;
     // In the order of the steps that write them (one value per step).
     std::array<bool, max_graph_nodes> placed{};
     for (std::size_t step = 1; step < N; ++step)
       for (std::size_t i = 1; i < N; ++i) {
-        if (p.written[i] != step || !p.stored[i]) continue;
+        if (p.written_at[i] != step || !p.stored[i]) continue;
         const std::size_t width = graph.nodes[i].width;
         std::size_t at = 0;
         for (bool moved = true; moved;) {
@@ -134,16 +138,24 @@ struct LaneProgram<L, LaneKind::module> {
     }
     return true;
   }();
-  static constexpr bool supported = !module::multi_output && nodes_supported && plan.floats <= lanes_module_floats_max;
   static constexpr std::size_t widest = [] {
     std::size_t w = In;
     for (std::size_t i = 1; i < N; ++i) w = std::max(w, graph.nodes[i].width);
     return w;
   }();
+  // The plan is made only for a module that can run in lanes otherwise.
+  static constexpr bool supported = [] {
+    if constexpr (module::multi_output || !nodes_supported || widest > lanes_widest_max) return false;
+    else return plan.floats <= lanes_module_floats_max;
+  }();
 
   template <class Tag>
-  static void run(Tag tag, const Context& c, const float* x, const float* skip, float* y) {
+  static void run(Tag tag, const Context& outer, const float* x, const float* skip, float* y) {
     constexpr std::size_t block = kernels::block_lanes(Tag{});
+    // The calls dispatch on their context's architecture: Tag's, whose block
+    // the arena is sized for.
+    Context c = outer;
+    c.arch = kernels::arch_of<Tag>;
     alignas(64) float arena[std::max<std::size_t>(plan.floats, 1) * block];
     const auto value = [&](std::size_t i) -> float* { return i == result ? y : arena + plan.at[i] * block; };
     [&]<std::size_t... I>(std::index_sequence<I...>) {
