@@ -362,6 +362,28 @@ TEST(Kernels, DerivativeTakenByTheNextLinearGivesTheBitsOfItsChildrenRunOneByOne
   expect_fused_bits_of_children<Other>(9);
 }
 
+TEST(Kernels, DerivativeTakenThroughAResidualGivesTheBitsOfItsChildrenRunOneByOne) {
+  // The pair before a Residual has its dz stored by the first kernel of the
+  // Residual's body, which adds the skip connection's gradient first: W1's
+  // shape at 13 wide (the narrow kernel, a body that is one pair), and at 37
+  // wide (the GEMM, a body whose first pair has its own derivative taken by
+  // the body's next Linear) after ELU (derivative from z). Not taken after a
+  // Residual, nor into a body that starts with an activation.
+  using Net = Sequential<Linear<5, 13>, ReLU, Residual<Linear<13, 13>, ReLU>, Residual<Linear<13, 13>>,
+                         Linear<13, 37>, ELU<>, Residual<Named<"fc", Linear<37, 37, false>>, Tanh, Linear<37, 37>>,
+                         Linear<37, 13>, Tanh, Residual<Tanh, Linear<13, 13>>, Linear<13, 1>>;
+  static_assert(bind_t<Net, 5>::derivative_taken ==
+                std::array{true, false, false, false, true, false, false, false, false, false, false});
+  static_assert(detail::takes_derivative_through_body<ResidualLayer<13, Linear<13, 13>>> &&
+                !detail::takes_derivative_through_body<ResidualLayer<13, Tanh, Linear<13, 13>>>);
+  expect_fused_bits_of_children<Net>(20);
+  // Frozen: the Residual's body (its input gradient is still needed), the
+  // pair before it (the body still trains), and both.
+  expect_fused_bits_of_children<Net>(20, "6");
+  expect_fused_bits_of_children<Net>(20, "4");
+  expect_fused_bits_of_children<Net>(20, "0");
+}
+
 // ---- choosing the architecture ----------------------------------------------------
 
 TEST(Kernels, ArchitectureIsChosenOncePerModel) {

@@ -109,6 +109,14 @@ using bind_chain = bind_chain_impl<std::index_sequence_for<Specs...>, W, Specs..
 template <class List>
 struct Chain;
 
+/// A layer whose body's first kernel can store the dz of the fused pair
+/// before it (a Residual: compose/residual.hpp, backward_through).
+template <class L>
+inline constexpr bool takes_derivative_through_body = [] {
+  if constexpr (requires { L::takes_derivative_before; }) return L::takes_derivative_before;
+  else return false;
+}();
+
 template <class... Ls>
 struct Chain<type_list<Ls...>> {
   static constexpr std::size_t K = sizeof...(Ls);
@@ -185,10 +193,11 @@ struct Chain<type_list<Ls...>> {
   static constexpr std::array<bool, K> derivative_taken = []<std::size_t... I>(std::index_sequence<I...>) {
     constexpr std::array<bool, K> linear_alone{
         (fusion[I] == FusionRole::alone && is_linear<unwrapped_t<type_at<I, children>>>)...};
+    constexpr std::array<bool, K> through_body{takes_derivative_through_body<unwrapped_t<type_at<I, children>>>...};
     std::array<bool, K> taken{};
     for (std::size_t i = 0; i + 2 < K; ++i)
       taken[i] = fusion[i] == FusionRole::fused_head &&
-                 (fusion[i + 2] == FusionRole::fused_head || linear_alone[i + 2]);
+                 (fusion[i + 2] == FusionRole::fused_head || linear_alone[i + 2] || through_body[i + 2]);
     return taken;
   }(std::make_index_sequence<K>{});
 
@@ -268,9 +277,14 @@ struct Chain<type_list<Ls...>> {
     NoHooks none;
     backward(c, x, y, dy, dx, n, ws, scratch, none, {});
   }
-  template <class Hooks>
+  /// `before`: the derivative (and skip gradient) of a pair before the whole
+  /// chain, for its first child to take (a Residual's body, without hooks).
+  template <class Hooks, class Before = kernels::ActivationGradient<kernels::NoActivation>>
   static void backward(const Context& c, const float* x, const float* y, const float* dy, float* dx,
-                       std::size_t n, float* ws, float* scratch, Hooks& hooks, std::string_view name) {
+                       std::size_t n, float* ws, float* scratch, Hooks& hooks, std::string_view name,
+                       Before before = {}) {
+    constexpr bool given_before = !std::is_same_v<Before, kernels::ActivationGradient<kernels::NoActivation>>;
+    static_assert(!given_before || !has_hooks<Hooks>);
     float* const ping = scratch;
     float* const pong = scratch + n * widest_hidden;
     float* const child_scratch = scratch + 2 * n * widest_hidden;
@@ -281,6 +295,11 @@ struct Chain<type_list<Ls...>> {
           [&] {
             constexpr std::size_t I = K - 1 - R;
             using L = type_at<I, children>;
+            constexpr bool takes = takes_derivative<fused, I> || (I == 0 && given_before);
+            const auto derivative = [&] {
+              if constexpr (I == 0 && given_before) return before;
+              else return derivative_before<fused, I>(c, ws, n);
+            };
             const ChildPlacement& p = placements[I];
             const bool pass_gradient = dx != nullptr || c.any_trainable(0, p.tensor_offset);
             // The input gradient goes to the gradient of the previous child's
@@ -297,19 +316,22 @@ struct Chain<type_list<Ls...>> {
               if (dx == nullptr && !c.any_trainable(0, placements[T].tensor_offset)) return;
               if constexpr (derivative_taken[I])  // the Linear after the pair stored dz
                 Pair::backward_from_dz(child_context<I>(c), input_of<I>(x, ws, n), gradient_of_output(I), g_in, n,
-                                       derivative_before<fused, I>(c, ws, n));
+                                       derivative());
               else
                 Pair::backward_through(child_context<I>(c), input_of<I>(x, ws, n), output_of<I>(nullptr, ws, n),
                                        T == K - 1 ? y : output_of<T>(nullptr, ws, n),
                                        T == K - 1 ? dy : gradient_of_output(T), gradient_of_output(I), g_in, n,
-                                       derivative_before<fused, I>(c, ws, n));
+                                       derivative());
               return;
             }
             if (!pass_gradient && !c.any_trainable(p.tensor_offset, L::params.size())) return;
             const float* g_out = I == K - 1 ? dy : gradient_of_output(I);
-            if constexpr (takes_derivative<fused, I>) {  // a Linear alone
+            if constexpr (takes && takes_derivative_through_body<unwrapped_t<L>>) {  // a Residual
               unwrapped_t<L>::backward_through(child_context<I>(c), input_of<I>(x, ws, n), g_out, g_in, n,
-                                               derivative_before<fused, I>(c, ws, n));
+                                               ws + n * workspace_offsets[I], child_scratch, derivative());
+            } else if constexpr (takes) {  // a Linear alone
+              unwrapped_t<L>::backward_through(child_context<I>(c), input_of<I>(x, ws, n), g_out, g_in, n,
+                                               derivative());
             } else {
               detail::backward_module<L>(child_context<I>(c), input_of<I>(x, ws, n),
                                          I == K - 1 ? y : output_of<I>(nullptr, ws, n), g_out, g_in, n,

@@ -82,6 +82,27 @@ struct ResidualLayer : detail::Chain<typename detail::bind_chain<W, Specs...>::t
       for (std::size_t i = 0; i < n * W; ++i) dx[i] += dy[i];
   }
 
+  /// Whether the fused pair before this Residual can have its dz stored by
+  /// the body's first kernel (a Linear, alone or heading a pair), which then
+  /// adds the skip connection's gradient and multiplies by the pair's
+  /// derivative as it stores dx (compose/chain.hpp, derivative_taken).
+  static constexpr bool takes_derivative_before = [] {
+    using first = detail::unwrapped_t<type_at<0, typename body::children>>;
+    using detail::FusionRole;
+    return body::fusion[0] == FusionRole::fused_head ||
+           (body::fusion[0] == FusionRole::alone && is_linear<first>);
+  }();
+  /// The backward without hooks, dx (not null) being the dz of the pair before:
+  /// (the body's dx + dy) ⊙ `before`'s derivative, the same bits as the body's
+  /// dx, the skip add and the pair's own pass one after another.
+  template <class GradientOf>
+  static void backward_through(const Context& c, const float* x, const float* dy, float* dx, std::size_t n,
+                               float* ws, float* scratch, kernels::ActivationGradient<GradientOf> before) {
+    before.plus = dy;
+    NoHooks none;
+    body::backward(c, x, ws + n * body_output_offset, dy, dx, n, ws, scratch, none, {}, before);
+  }
+
   static void print(std::ostream& os, int indent) { detail::print_container<ResidualLayer>(os, indent, "Residual"); }
 };
 

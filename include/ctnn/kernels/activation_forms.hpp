@@ -35,12 +35,16 @@ struct NoActivation {};
 /// (compose/fusion.hpp). Unless db is null, the kernel also adds the column
 /// sums of what it stores to db[In] (the previous Linear's bias gradient),
 /// summed from zero in order of rows and then added, as a separate pass
-/// would. With NoActivation, dx is stored as it is.
+/// would. With NoActivation, dx is stored as it is. Unless plus is null,
+/// plus[n, In] is added to dx first: the gradient that a Residual's skip
+/// connection adds to its body's, when the body's first kernel stores the dz
+/// of the pair before the Residual (compose/residual.hpp).
 template <class Fn>
 struct ActivationGradient {
   const float* x = nullptr;
   const float* y = nullptr;
   float* db = nullptr;
+  const float* plus = nullptr;
 };
 
 enum class ActivationForm : std::uint8_t {

@@ -142,11 +142,16 @@ CTNN_INLINE V activation_grad_at(const float* x, const float* y, V dy, std::size
 }
 
 /// A Linear's input gradient g (count floats at offset `at` of dx) as it is
-/// stored: g ⊙ Fn'(x) for an ActivationGradient<Fn>, g itself for NoActivation.
+/// stored: (g + plus) ⊙ Fn'(x) for an ActivationGradient<Fn>, g itself for
+/// NoActivation (which never has a plus).
 template <class Fn>
 CTNN_INLINE V apply_gradient(const ActivationGradient<Fn>& grad, V g, std::size_t at, std::size_t count) {
-  if constexpr (activation_form<Fn> == ActivationForm::none) return g;
-  else return activation_grad_at<Fn>(grad.x, grad.y, g, at, count);
+  if constexpr (activation_form<Fn> == ActivationForm::none) {
+    return g;
+  } else {
+    if (grad.plus) g += load_n(grad.plus + at, count);
+    return activation_grad_at<Fn>(grad.x, grad.y, g, at, count);
+  }
 }
 
 }  // namespace ctnn::kernels::CTNN_KERNELS_NS
