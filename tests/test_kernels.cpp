@@ -365,23 +365,50 @@ TEST(Kernels, DerivativeTakenByTheNextLinearGivesTheBitsOfItsChildrenRunOneByOne
 TEST(Kernels, DerivativeTakenThroughAResidualGivesTheBitsOfItsChildrenRunOneByOne) {
   // The pair before a Residual has its dz stored by the first kernel of the
   // Residual's body, which adds the skip connection's gradient first: W1's
-  // shape at 13 wide (the narrow kernel, a body that is one pair), and at 37
-  // wide (the GEMM, a body whose first pair has its own derivative taken by
-  // the body's next Linear) after ELU (derivative from z). Not taken after a
-  // Residual, nor into a body that starts with an activation.
+  // shape at 13 wide (a body that is one pair; the narrow kernel with
+  // AVX-512, the GEMM with narrower vectors), at 37 wide (the GEMM, a body
+  // whose first pair has its own derivative taken by the body's next Linear)
+  // after ELU (derivative from z), a body that is one Linear alone (its dy is
+  // the skip's gradient too), and a last child whose body starts 13 -> 3 (the
+  // few-outputs kernel). Not taken after a Residual, nor into a body that
+  // starts with an activation.
   using Net = Sequential<Linear<5, 13>, ReLU, Residual<Linear<13, 13>, ReLU>, Residual<Linear<13, 13>>,
                          Linear<13, 37>, ELU<>, Residual<Named<"fc", Linear<37, 37, false>>, Tanh, Linear<37, 37>>,
-                         Linear<37, 13>, Tanh, Residual<Tanh, Linear<13, 13>>, Linear<13, 1>>;
-  static_assert(bind_t<Net, 5>::derivative_taken ==
-                std::array{true, false, false, false, true, false, false, false, false, false, false});
+                         Linear<37, 13>, Tanh, Residual<Tanh, Linear<13, 13>>, Linear<13, 13>, Sigmoid,
+                         Residual<Linear<13, 13>>, Linear<13, 13>, SiLU, Residual<Linear<13, 3>, ReLU, Linear<3, 13>>>;
+  static_assert(bind_t<Net, 5>::derivative_taken == std::array{true, false, false, false, true, false, false, false,
+                                                               false, false, true, false, false, true, false, false});
   static_assert(detail::takes_derivative_through_body<ResidualLayer<13, Linear<13, 13>>> &&
                 !detail::takes_derivative_through_body<ResidualLayer<13, Tanh, Linear<13, 13>>>);
-  expect_fused_bits_of_children<Net>(20);
-  // Frozen: the Residual's body (its input gradient is still needed), the
-  // pair before it (the body still trains), and both.
-  expect_fused_bits_of_children<Net>(20, "6");
-  expect_fused_bits_of_children<Net>(20, "4");
-  expect_fused_bits_of_children<Net>(20, "0");
+  constexpr int modules = 29;  // what the hooks see: the network, its children, the Residuals' children
+  expect_fused_bits_of_children<Net>(modules);
+  // Frozen: a Residual's body (its input gradient is still needed), the pair
+  // before a Residual (its body still trains), the first pair (nothing before
+  // it needs a gradient: the Residual after it passes none on).
+  expect_fused_bits_of_children<Net>(modules, "6");
+  expect_fused_bits_of_children<Net>(modules, "4");
+  expect_fused_bits_of_children<Net>(modules, "0");
+  // No input gradient asked for (backward_parameters): the first Residual
+  // still stores the first pair's dz while that pair trains, and passes
+  // nothing (its body's first kernel gets no dx) once the pair is frozen.
+  for (Arch a : available_archs())
+    for (std::string_view frozen : {"", "0"}) {
+      const ScopedArch scoped(a);
+      Model<Net> fused{seed(4)}, plain{seed(4)};
+      if (!frozen.empty()) {
+        fused.freeze(frozen);
+        plain.freeze(frozen);
+      }
+      const Batch<5> x(41, random_values(41 * 5, 11, -2.0f, 2.0f));
+      const Batch<13> dy(41, random_values(41 * 13, 12));
+      CountingHooks hooks;
+      (void)fused(x);
+      (void)plain(x, hooks);
+      fused.backward_parameters(dy);
+      plain.backward_parameters(dy, hooks);
+      EXPECT_TRUE(std::equal(fused.gradients().begin(), fused.gradients().end(), plain.gradients().begin()))
+          << kernels::arch_name(a) << ", frozen: " << frozen;
+    }
 }
 
 // ---- choosing the architecture ----------------------------------------------------

@@ -92,9 +92,11 @@ struct ResidualLayer : detail::Chain<typename detail::bind_chain<W, Specs...>::t
     return body::fusion[0] == FusionRole::fused_head ||
            (body::fusion[0] == FusionRole::alone && is_linear<first>);
   }();
-  /// The backward without hooks, dx (not null) being the dz of the pair before:
-  /// (the body's dx + dy) ⊙ `before`'s derivative, the same bits as the body's
-  /// dx, the skip add and the pair's own pass one after another.
+  /// The backward without hooks, dx being the dz of the pair before (null
+  /// when no gradient goes on): (the body's dx + dy) ⊙ `before`'s derivative,
+  /// the same bits as the body's dx, the skip add and the pair's own pass one
+  /// after another. (A body never starts with a Residual, so `before` has no
+  /// plus of its own yet.)
   template <class GradientOf>
   static void backward_through(const Context& c, const float* x, const float* dy, float* dx, std::size_t n,
                                float* ws, float* scratch, kernels::ActivationGradient<GradientOf> before) {
